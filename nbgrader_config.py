@@ -1,0 +1,43 @@
+"""nbgrader configuration of the course.
+
+Code and course material live at the top of the repository (source/, release/); everything
+nbgrader writes while grading (submitted/, autograded/, feedback/, gradebook.db) lives in the
+ignored folder course_state/ (or $TFCOURSE_STATE_DIR), never mixed with code.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (provided by traitlets when this file is loaded)
+
+_root = os.path.dirname(os.path.abspath(__file__))
+_state = os.environ.get("TFCOURSE_STATE_DIR") or os.path.join(_root, "course_state")
+_state_rel = os.path.relpath(_state, _root)
+
+c.CourseDirectory.course_id = "tf_custom_training"
+c.CourseDirectory.root = _root
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = os.path.join(_state_rel, "submitted")
+c.CourseDirectory.autograded_directory = os.path.join(_state_rel, "autograded")
+c.CourseDirectory.feedback_directory = os.path.join(_state_rel, "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_state, "gradebook.db")
+# nbgrader copies every file of source/<assignment>/ into the release: keep only notebooks.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# nbgrader gives a test cell 0 points if anything reaches stderr. TensorFlow, Keras, absl and
+# tqdm write harmless noise there; drop stderr outputs matching this pattern before scoring.
+# Real errors are `error` outputs, which this never touches.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = (
+    r"(?m)Warning|WARNING|warnings\.warn|^[IWEF]\d{4} |oneDNN|TF_ENABLE_ONEDNN_OPTS|absl::"
+    r"|it/s\]|s/it\]|\d+%\|"
+)
+
+# A cell may run at most this long (seconds) when autograding; the sandbox adds CPU-time and
+# memory limits per notebook (see autograder/sandbox.py).
+c.Execute.timeout = int(os.environ.get("TFCOURSE_CELL_TIMEOUT", "120"))
+c.Execute.interrupt_on_timeout = True
+c.Execute.allow_errors = True
