@@ -12,6 +12,7 @@ c = get_config()  # noqa: F821 (provided by traitlets when this file is loaded)
 _root = os.path.dirname(os.path.abspath(__file__))
 _state = os.environ.get("TFCOURSE_STATE_DIR") or os.path.join(_root, "course_state")
 _state_rel = os.path.relpath(_state, _root)
+os.makedirs(_state, exist_ok=True)  # SQLite cannot create the gradebook's folder
 
 c.CourseDirectory.course_id = "tf_custom_training"
 c.CourseDirectory.root = _root

@@ -210,3 +210,25 @@ def clean_release_dir() -> None:
 
 def notebook_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.build",
+        description="Regenerate source/, release/ and notebooks/ from authoring/.",
+    )
+    parser.add_argument(
+        "assignments", nargs="*", help=f"default: all ({', '.join(assignments())})")
+    args = parser.parse_args(argv)
+    unknown = set(args.assignments) - set(assignments())
+    if unknown:
+        parser.error(f"no authoring file for {sorted(unknown)} in {AUTHORING}")
+    build_all(args.assignments or None)
+    clean_release_dir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

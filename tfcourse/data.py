@@ -49,7 +49,8 @@ def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or REPO_ROOT / "data" / "files")
 
 
-def load_manifest(path: Path = MANIFEST) -> list[DataFile]:
+def load_manifest(path: Path | None = None) -> list[DataFile]:
+    path = Path(path or MANIFEST)
     try:
         raw = json.loads(Path(path).read_text())
         return [
@@ -95,7 +96,8 @@ def _copy_from_mirror(entry: DataFile, mirror: Path, tmp: Path) -> str:
     src = mirror / entry.name
     if not mirror.is_dir():
         raise DataError(
-            f"cannot fetch {entry.name}: the mirror folder ${MIRROR_ENV}={mirror} does not exist.\n"
+            f"cannot fetch {entry.name}: the mirror folder ${MIRROR_ENV}={mirror} "
+            "does not exist.\n"
             f"Fix: set {MIRROR_ENV} to a folder holding {entry.name} (expected sha256 "
             f"{entry.sha256}), or unset it to download from {entry.url}."
         )

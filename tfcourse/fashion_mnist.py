@@ -113,11 +113,10 @@ def _tfds_load(tfds: Any, data_dir: Path, download_config: Any = None) -> tuple:
 
 
 def load(source: str | None = None, *, verbose: bool = True) -> Loaded:
-    """Load the train and test splits as ``(image, label)`` datasets, saying where they came from."""
+    """Load train and test splits as ``(image, label)`` datasets, saying where they came from."""
+    import tensorflow as tf
     import tensorflow_datasets as tfds
     from absl import logging as absl_logging
-
-    import tensorflow as tf
 
     absl_logging.set_verbosity(absl_logging.ERROR)  # TFDS deprecation chatter goes to stderr
     tf.get_logger().setLevel("ERROR")
@@ -153,11 +152,15 @@ def load(source: str | None = None, *, verbose: bool = True) -> Loaded:
     return Loaded(train, test, info, False, origin)
 
 
-def write_idx_mirror(folder: Path, n_train: int = 600, n_test: int = 100, seed: int = 0) -> Path:
-    """Write four small IDX files in the real format (gzip, big-endian headers) into ``folder``.
+def write_idx_mirror(
+    folder: Path, n_train: int = 60_000, n_test: int = 10_000, seed: int = 0
+) -> Path:
+    """Write four IDX files in the real format (gzip, big-endian headers) into ``folder``.
 
-    Used by tests and offline demos; the images are random, and the checksums differ from the
-    real files, so TFDS's checksum check rejects them unless the test registers their checksums.
+    TFDS's fashion_mnist builder expects the published counts (60,000 / 10,000), so those are
+    the defaults. Images are mostly black with a random 6x6 patch (unique, and small once
+    gzipped); labels are random. The checksums differ from the published files, so TFDS's
+    checksum check rejects them unless a test registers their checksums.
     """
     import numpy as np
 
@@ -165,7 +168,8 @@ def write_idx_mirror(folder: Path, n_train: int = 600, n_test: int = 100, seed: 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        images = np.zeros((n, 28, 28), dtype=np.uint8)
+        images[:, 11:17, 11:17] = rng.integers(0, 256, size=(n, 6, 6), dtype=np.uint8)
         labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
         with gzip.GzipFile(folder / f"{prefix}-images-idx3-ubyte.gz", "wb", mtime=0) as fh:
             fh.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())

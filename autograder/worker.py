@@ -1,0 +1,245 @@
+"""Grade one submission: a pure function from a serialisable job to a serialisable result.
+
+:func:`grade` builds a private course (a copy of the gradebook, the release and this one
+submission, in its own scratch folder), runs nbgrader's own ``Autograde`` converter in-process
+through :class:`nbgrader.apps.NbGraderAPI` (hidden tests restored from the gradebook, locked
+cells overwritten, missing test cells re-added), with the kernel confined by
+:mod:`autograder.sandbox`, and returns the scores read from the private gradebook, the autograded
+notebook and the log. It never touches the course's real state: the single writer in the main
+process records results (:mod:`autograder.writer`). Jobs and results are plain JSON-able dicts,
+so another backend (a batch queue, other machines sharing the scratch inputs) can run the
+same function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder import sandbox
+from autograder.build import REPO_ROOT
+
+
+@dataclass
+class GradeJob:
+    """Everything a worker needs; paths must be readable by the worker."""
+
+    assignment: str
+    student: str
+    submission_dir: str  # .../submitted/<student>/<assignment>
+    gradebook: str  # snapshot of the gradebook (read-only for workers)
+    release_dir: str  # release/<assignment>
+    key: str  # hash of submission + release + source: unchanged key -> skip
+    sandbox: bool = True
+    limits: dict = field(default_factory=dict)  # SandboxConfig fields
+    cell_timeout: int = 120
+    site_dir: str = ""  # read-only import folder for the kernel (sandbox.build_site)
+    data_dir: str = ""
+    tfds_dir: str = ""
+    scratch_root: str = ""  # where the private course is built ("" -> system temp)
+    slot: int = 0  # worker slot (gives the kernel its own uid)
+    course_id: str = "tf_custom_training"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GradeJob:
+        return cls(**data)
+
+
+@dataclass
+class GradeResult:
+    """Outcome of one job. ``status``: graded | error | timeout | crashed."""
+
+    assignment: str
+    student: str
+    key: str
+    status: str
+    reason: str = ""
+    # one entry per grade cell: grade_id, notebook, score, max_score, message
+    grades: list[dict] = field(default_factory=list)
+    autograded: str | None = None  # the autograded notebook (JSON text)
+    log: str = ""
+    seconds: float = 0.0
+    sandboxed: bool = True
+
+    @property
+    def score(self) -> float:
+        return sum(g["score"] for g in self.grades)
+
+    @property
+    def max_score(self) -> float:
+        return sum(g["max_score"] for g in self.grades)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GradeResult:
+        return cls(**data)
+
+
+def nbgrader_config(course_root: Path, db_path: Path, cell_timeout: int, ipc: bool) -> Any:
+    """The course's nbgrader_config.py, re-pointed at a private course folder."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
+    overrides = Config()
+    cd = overrides.CourseDirectory
+    cd.root = str(course_root)
+    cd.source_directory = "source"
+    cd.release_directory = "release"
+    cd.submitted_directory = "submitted"
+    cd.autograded_directory = "autograded"
+    cd.feedback_directory = "feedback"
+    cd.db_url = f"sqlite:///{db_path}"
+    overrides.Execute.timeout = int(cell_timeout)
+    overrides.Execute.interrupt_on_timeout = True
+    if ipc:
+        overrides.KernelManager.transport = "ipc"
+    config.merge(overrides)
+    return config
+
+
+def _scores(db_path: Path, course_id: str, job: GradeJob) -> list[dict]:
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(f"sqlite:///{db_path}", course_id) as gb:
+        submission = gb.find_submission(job.assignment, job.student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                rows.append({
+                    "grade_id": grade.name, "notebook": notebook.name,
+                    "score": float(grade.score or 0.0), "max_score": float(grade.max_score),
+                    "message": "",
+                })
+    return rows
+
+
+def _messages(nb: nbformat.NotebookNode) -> dict[str, str]:
+    from autograder.harness import grade_results
+
+    return {gid: r.message for gid, r in grade_results(nb).items()}
+
+
+def grade(job: GradeJob | dict) -> dict:
+    """Grade one submission; never raises for a bad submission (status says what happened)."""
+    job = GradeJob.from_dict(job) if isinstance(job, dict) else job
+    start = time.monotonic()
+    result = GradeResult(job.assignment, job.student, job.key, "error", sandboxed=job.sandbox)
+    root = Path(tempfile.mkdtemp(prefix="tfg-", dir=job.scratch_root or None))
+    try:
+        _grade_into(job, root, result)
+    except Exception as exc:  # a broken submission must not stop the others
+        result.status = "error"
+        result.reason = result.reason or f"{type(exc).__name__}: {exc}"
+        result.log += "\n" + traceback.format_exc()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    result.seconds = round(time.monotonic() - start, 3)
+    return result.to_dict()
+
+
+def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    course, scratch = root / "course", root / "s"
+    notebook = f"{job.assignment}.ipynb"
+    shutil.copytree(job.release_dir, course / "release" / job.assignment)
+    (course / "source" / job.assignment).mkdir(parents=True)
+    submitted = course / "submitted" / job.student / job.assignment
+    shutil.copytree(job.submission_dir, submitted)
+    db_path = course / "gradebook.db"
+    shutil.copy2(job.gradebook, db_path)
+
+    if not (submitted / notebook).is_file():
+        result.reason = f"no {notebook} in the submission"
+    uid = sandbox.sandbox_uid(job.slot)
+    if job.sandbox:
+        sandbox.prepare_scratch(scratch, uid, files_from=submitted)
+        sandbox.write_kernelspec(
+            root / "jupyter", scratch, Path(job.site_dir), uid,
+            sandbox.SandboxConfig(**job.limits),
+            Path(job.data_dir) if job.data_dir else None,
+            Path(job.tfds_dir) if job.tfds_dir else None,
+        )
+    else:
+        for sub in ("home", "work", "rt"):
+            (scratch / sub).mkdir(parents=True, exist_ok=True)
+        sandbox.unsandboxed_kernelspec(root / "jupyter", scratch)
+    os.environ["JUPYTER_PATH"] = str(root / "jupyter")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(scratch / "rt")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    config = nbgrader_config(course, db_path, job.cell_timeout, ipc=job.sandbox)
+    coursedir = CourseDirectory(config=config)
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    out = api.autograde(job.assignment, job.student, force=True, create=True)
+    result.log = out.get("log", "") or ""
+    if out.get("error"):
+        result.log += "\n" + out["error"]
+    graded_path = course / "autograded" / job.student / job.assignment / notebook
+    if not out.get("success") or not graded_path.is_file():
+        result.status = "error"
+        result.reason = result.reason or _first_error(result.log) or "nbgrader autograde failed"
+        return
+    nb = nbformat.read(graded_path, as_version=4)
+    messages = _messages(nb)
+    grades = _scores(db_path, job.course_id, job)
+    for row in grades:
+        row["message"] = messages.get(row["grade_id"], "")
+    result.grades = grades
+    result.autograded = nbformat.writes(nb)
+    result.status = "graded"
+
+
+def _first_error(log: str) -> str:
+    """The most telling line of an nbgrader log (an exception or an [ERROR] line)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error:" in line or "Exception:" in line:
+            return line[:300]
+    for line in lines:
+        if "[ERROR]" in line or "ERROR" in line:
+            return line[:300]
+    return ""
+
+
+def serve(conn: Any) -> None:
+    """Worker process loop: receive job dicts on ``conn``, send result dicts back."""
+    import nbgrader.apps  # noqa: F401 (import once per worker, not per submission)
+
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        conn.send(grade(job))
+
+
+def main() -> int:
+    """``python -m autograder.worker JOB.json``: grade one job, print the result as JSON."""
+    import sys
+
+    job = json.loads(Path(sys.argv[1]).read_text())
+    print(json.dumps(grade(job)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

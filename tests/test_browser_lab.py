@@ -1,0 +1,214 @@
+"""End to end in JupyterLab: a student answers each release notebook in headless Chromium.
+
+One JupyterLab server (started the way ``python -m autograder.lab`` starts it, nbgrader's
+Validate button included) serves a temporary copy of ``release/``. For every release notebook
+the test types the reference answers (``variants.as_submission``) into the exercise cells,
+runs all cells and checks that no test cell shows an error; on the first notebook it presses
+nbgrader's *Validate* and expects the success dialog; then it types an unfinished answer (the
+release stub) into one exercise, reruns that exercise and its test, and expects the failure on
+the page. Screenshots go to ``artifacts/screenshots/lab_*.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from browser_util import chromium_page, screenshot, stop_process, wait_for_http
+
+from autograder import lab, variants
+from autograder.build import release_path, source_path
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ASSIGNMENTS = lab.released_assignments()
+VALIDATE_ON = ASSIGNMENTS[0] if ASSIGNMENTS else None
+TOKEN = "tfcourse-browser-test-token"
+STDERR = 'application/vnd.jupyter.stderr'
+RUN_ALL_TIMEOUT_MS = 240_000
+VALIDATE_TIMEOUT_MS = 240_000
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+#: Notebook settings for the test only: keep every cell in the DOM (no virtual scrolling).
+TEST_LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+
+@dataclass
+class LabServer:
+    port: int
+    workdir: Path
+
+    def url(self, path: str = "") -> str:
+        return lab.lab_url(self.port, TOKEN, path)
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory):
+    """JupyterLab on a temporary copy of release/, fast mode and mock Fashion-MNIST."""
+    from tfcourse import data
+
+    data.fetch_all()  # the breast_cancer notebook reads its file; fails loudly if unavailable
+    root = tmp_path_factory.mktemp("student")
+    workdir = root / "work"
+    lab.prepare_workdir(workdir, quiet=True)
+    settings = root / "lab-settings"
+    for name, values in TEST_LAB_SETTINGS.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(json.dumps(values))
+    env = lab.server_env(workdir)
+    env.update(
+        TFCOURSE_MODE="fast",
+        TFCOURSE_FASHION_MNIST="mock",
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+    )
+    port = lab.free_port(18888)
+    log = open(root / "jupyter.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        lab.server_command(workdir, port, TOKEN), cwd=workdir, env=env,
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", 90, proc)
+        yield LabServer(port, workdir)
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page():
+    with chromium_page() as pg:
+        yield pg
+
+
+def _cell(page, index: int):
+    return page.locator(f"{PANEL} .jp-Notebook .jp-Cell").nth(index)
+
+
+def _type_into_cell(page, index: int, code: str, cell_type: str) -> None:
+    """Replace a cell's text as a student would: click, select all, type."""
+    cell = _cell(page, index)
+    cell.scroll_into_view_if_needed()
+    if cell_type == "markdown":
+        cell.locator(".jp-MarkdownOutput").dblclick()
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Escape")  # back to command mode
+
+
+def _prompts_js() -> str:
+    return (
+        f"[...document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt')]"
+        ".map(e => e.textContent.trim())"
+    )
+
+
+def _run_all(page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    # Done when no cell is queued or running and the first one has run (Run All marks every
+    # queued cell [*] at once; after an error the rest go back to [ ]).
+    page.wait_for_function(
+        f"() => {{ const p = {_prompts_js()}; "
+        "return p.length > 0 && /\\d/.test(p[0]) && !p.some(t => t.includes('*')); }",
+        timeout=RUN_ALL_TIMEOUT_MS,
+    )
+
+
+def _stderr_text(page, index: int) -> str:
+    outputs = _cell(page, index).locator(f'.jp-OutputArea-output[data-mime-type="{STDERR}"]')
+    return "\n".join(outputs.all_inner_texts())
+
+
+def _open(page, server: LabServer, assignment: str) -> None:
+    page.goto(server.url(f"{assignment}/{assignment}.ipynb"))
+    page.locator(f"{PANEL} .jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    # the kernel indicator says idle once the kernel has started
+    page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+        timeout=120_000
+    )
+
+
+def _validate(page, assignment: str) -> None:
+    page.locator(f"{PANEL} .validate-button").click()
+    dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+    dialog.wait_for(timeout=VALIDATE_TIMEOUT_MS)
+    screenshot(page, f"lab_{assignment}_3_validate")
+    body = dialog.locator(".jp-Dialog-body").inner_text()
+    assert dialog.locator(".validation-success").count() == 1, (
+        f"Validate did not report success for the reference answers:\n{body}"
+    )
+    assert "Success! Your notebook passes all the tests." in body
+    dialog.locator(".jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+
+
+def test_release_notebooks_exist() -> None:
+    assert ASSIGNMENTS, "no release notebooks: run `python -m autograder.build`"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_answers_notebook_in_lab(page, lab_server: LabServer, assignment: str) -> None:
+    started = time.monotonic()
+    release = nbformat.read(release_path(assignment), as_version=4)
+    answered = variants.as_submission(
+        release, nbformat.read(source_path(assignment), as_version=4), None
+    )
+    meta = [c.get("metadata", {}).get("nbgrader", {}) for c in release.cells]
+    solutions = [i for i, m in enumerate(meta) if m.get("solution") and not m.get("grade")]
+    tests = [i for i, m in enumerate(meta) if m.get("grade") and not m.get("solution")
+             and release.cells[i].cell_type == "code"]
+    assert solutions and tests, f"{assignment}: no exercise or no test cell in the release"
+
+    _open(page, lab_server, assignment)
+    assert page.locator(f"{PANEL} .jp-Notebook .jp-Cell").count() == len(release.cells)
+    for index in solutions:
+        _type_into_cell(page, index, answered.cells[index].source, release.cells[index].cell_type)
+    _run_all(page)
+    prompts = page.evaluate(f"() => {_prompts_js()}")
+    errors = {i: _stderr_text(page, i) for i in tests}
+    screenshot(page, f"lab_{assignment}_1_passing")
+    not_run = [p for p in prompts if not re.search(r"\d", p)]
+    assert not not_run, (
+        f"{assignment}: {len(not_run)} code cells did not run; errors shown: "
+        + "\n".join(f"cell {i}: {t}" for i, t in errors.items() if t)
+    )
+    failing = {i: t for i, t in errors.items() if t}
+    assert not failing, f"{assignment}: test cells show errors with the reference answers:\n" + (
+        "\n".join(f"cell {i} ({meta[i].get('grade_id')}):\n{t}" for i, t in failing.items())
+    )
+
+    if assignment == VALIDATE_ON:
+        _validate(page, assignment)
+
+    # An unfinished exercise: the release stub back in the first exercise that has a test.
+    wrong = next(i for i in solutions if any(t > i for t in tests))
+    checked = next(t for t in tests if t > wrong)
+    _type_into_cell(page, wrong, release.cells[wrong].source, release.cells[wrong].cell_type)
+    for index in (wrong, checked):
+        _cell(page, index).locator(".jp-InputPrompt").click()
+        page.keyboard.press("Control+Enter")
+        page.wait_for_function(
+            f"() => {{ const p = {_prompts_js()}; return !p.some(t => t.includes('*')); }}",
+            timeout=RUN_ALL_TIMEOUT_MS,
+        )
+    failure = _cell(page, checked).locator(f'.jp-OutputArea-output[data-mime-type="{STDERR}"]')
+    failure.first.wait_for(timeout=30_000)
+    failure.first.scroll_into_view_if_needed()
+    screenshot(page, f"lab_{assignment}_2_failing")
+    message = failure.first.inner_text()
+    assert "NotImplementedError" in message, (
+        f"{assignment}: test cell {meta[checked].get('grade_id')} shows no failure for an "
+        f"unfinished exercise {meta[wrong].get('grade_id')}:\n{message}"
+    )
+    print(f"{assignment}: {time.monotonic() - started:.1f} s in the browser")

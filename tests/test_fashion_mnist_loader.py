@@ -1,0 +1,103 @@
+"""Fashion-MNIST loading: the real TFDS path from an offline IDX mirror, and labelled mock data."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfcourse import fashion_mnist as fm
+
+
+@pytest.fixture(autouse=True)
+def isolated_tfds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(fm.TFDS_DIR_ENV, str(tmp_path / "tfds"))
+    monkeypatch.delenv(fm.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(fm.SOURCE_ENV, raising=False)
+
+
+def test_idx_files_round_trip(tmp_path: Path) -> None:
+    fm.write_idx_mirror(tmp_path, n_train=7, n_test=3, seed=1)
+    images = fm.read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+    labels = fm.read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    assert images.shape == (7, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (3,) and labels.max() < 10
+
+
+def test_source_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFCOURSE_MODE", "fast")
+    assert fm.resolve_source() == "mock"  # fast mode, no real copy anywhere
+    monkeypatch.setenv("TFCOURSE_MODE", "full")
+    assert fm.resolve_source() == "real"  # full mode never silently falls back to mock
+    monkeypatch.setenv(fm.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv("TFCOURSE_MODE", "fast")
+    assert fm.resolve_source() == "real"  # a mirror means real data, even in fast mode
+    monkeypatch.setenv(fm.SOURCE_ENV, "mock")
+    assert fm.resolve_source() == "mock"
+    monkeypatch.setenv(fm.SOURCE_ENV, "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        fm.resolve_source()
+
+
+def test_mock_data_is_labelled_and_shaped_like_the_real_data(capsys) -> None:
+    loaded = fm.load("mock")
+    assert loaded.is_mock
+    assert "MOCK DATA" in capsys.readouterr().out
+    image, label = next(iter(loaded.train))
+    assert image.shape == (28, 28, 1) and image.dtype.name == "uint8"
+    assert 0 <= int(label) < 10
+    assert loaded.info.features["label"].names == fm.CLASS_NAMES
+
+
+def test_mirror_missing_files_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    fm.write_idx_mirror(tmp_path, n_train=5, n_test=5)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setenv(fm.MIRROR_ENV, str(tmp_path))
+    with pytest.raises(fm.FashionMnistUnavailable, match="t10k-labels-idx1-ubyte.gz"):
+        fm.load("real")
+
+
+def _image_digest(image: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_real_tfds_path_prepares_from_offline_mirror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """tfds.load('fashion_mnist') builds the dataset from the mirror through manual_dir.
+
+    The generated IDX files differ from the published ones, so the test registers their
+    checksums in place of the published ones; everything else is TFDS's real code path.
+    """
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core.download import checksums
+
+    mirror = fm.write_idx_mirror(tmp_path / "mirror", seed=3)  # the builder wants 60k/10k
+    builder_cls = tfds.builder_cls("fashion_mnist")
+    real_infos = builder_cls.url_infos
+    fake_infos = {
+        url: checksums.compute_url_info(mirror / info.filename)
+        for url, info in real_infos.items()
+    }
+    for url, info in fake_infos.items():
+        info.filename = real_infos[url].filename
+    monkeypatch.setattr(builder_cls, "url_infos", fake_infos)
+    monkeypatch.setenv(fm.MIRROR_ENV, str(mirror))
+
+    loaded = fm.load()  # auto: a mirror is configured, so real
+    out = capsys.readouterr().out
+    assert not loaded.is_mock and "MOCK" not in out
+    assert "offline mirror" in loaded.origin
+    train = list(loaded.train.as_numpy_iterator())
+    test = list(loaded.test.as_numpy_iterator())
+    assert (len(train), len(test)) == (60_000, 10_000)
+    want_images = fm.read_idx(mirror / "train-images-idx3-ubyte.gz")
+    want_labels = fm.read_idx(mirror / "train-labels-idx1-ubyte.gz")
+    got = Counter((_image_digest(img[..., 0]), int(lbl)) for img, lbl in train)
+    want = Counter((_image_digest(img), int(lbl)) for img, lbl in zip(want_images, want_labels, strict=True))
+    assert got == want  # every example of the mirror, with its label, and nothing else
+    assert fm.is_prepared()
