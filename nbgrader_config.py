@@ -37,6 +37,25 @@ c.IgnorePattern.pattern = (
     r"|it/s\]|s/it\]|\d+%\|"
 )
 
+# Integrity canary around execution (autograder/integrity.py): a last cell that must fail; if
+# error reporting was tampered with, or the kernel died early, test cells cannot pass silently.
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, Execute, IgnorePattern,
+    LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
+)
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+
+from autograder.integrity import CheckCanary, InjectCanary  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+    InjectCanary,
+]
+c.Autograde.autograde_preprocessors = [
+    Execute, CheckCanary, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata,
+]
+
 # A cell may run at most this long (seconds) when autograding; the sandbox adds CPU-time and
 # memory limits per notebook (see autograder/sandbox.py).
 c.Execute.timeout = int(os.environ.get("TFCOURSE_CELL_TIMEOUT", "120"))

@@ -409,7 +409,9 @@ custom_model.compile(
     loss=keras.losses.SparseCategoricalCrossentropy(),
     metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
 )
-custom_history = custom_model.fit(train_ds, validation_data=test_ds, epochs=EPOCHS, verbose=2)
+custom_history = custom_model.fit(  # shuffle=False: train_ds shuffles itself
+    train_ds, validation_data=test_ds, epochs=EPOCHS, shuffle=False, verbose=2
+)
 plot_loss_curves(custom_history.history, title="CustomModel.fit: loss per epoch")
 plt.show()
 
@@ -450,9 +452,9 @@ def time_fit_epoch():
     """Seconds for one epoch of model.fit on the same model and batches, after a warm-up."""
     timing_model.set_weights(start_weights)
     timing_model.compile(optimizer=keras.optimizers.Adam(), loss=loss_object)
-    timing_model.fit(timing_ds.take(1), epochs=1, verbose=0)
+    timing_model.fit(timing_ds.take(1), epochs=1, shuffle=False, verbose=0)
     start = time.perf_counter()
-    timing_model.fit(timing_ds, epochs=1, verbose=0)
+    timing_model.fit(timing_ds, epochs=1, shuffle=False, verbose=0)
     return time.perf_counter() - start
 
 

@@ -31,17 +31,13 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore")
 
-import keras  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
 
-from tfcourse import pick  # noqa: E402
-from tfcourse.basics import (  # noqa: E402
-    plot_data_and_predictions,
-    plot_history,
-    plot_loss_surface,
-)
+from tfcourse import pick
+from tfcourse.basics import plot_data_and_predictions, plot_history, plot_loss_surface
 
 tf.get_logger().setLevel("ERROR")
 keras.utils.set_random_seed(42)  # seeds Python's random, numpy and TensorFlow

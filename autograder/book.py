@@ -115,7 +115,7 @@ def describe(nb: nbformat.NotebookNode, fallback: str) -> tuple[str, str]:
         paragraph.append(stripped)
     description = _plain(" ".join(paragraph))
     if len(description) > DESCRIPTION_MAX:
-        sentence = re.match(r"(.+?[.!?:])(\s|$)", description)
+        sentence = re.match(r"(.+?[.!?])(\s|$)", description)
         description = sentence.group(1) if sentence else description
     if len(description) > DESCRIPTION_MAX:
         description = description[: DESCRIPTION_MAX - 1].rsplit(" ", 1)[0] + "…"
@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m autograder.book",
         description="Execute the reader's notebooks and render them as a static HTML book.",
     )
-    parser.add_argument("assignments", nargs="*", help=f"default: all ({', '.join(assignments())})")
+    parser.add_argument("assignments", nargs="*",
+                        help=f"default: all ({', '.join(assignments())})")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"output folder (default: {DEFAULT_OUT.relative_to(REPO_ROOT)})")
     parser.add_argument("--fast", action="store_true",

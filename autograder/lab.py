@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m autograder.lab                       # course_state/student_work, port 8888 or next free
+    python -m autograder.lab                    # course_state/student_work, port 8888 or next
     python -m autograder.lab --dir ~/tf-course --port 9000
-    python -m autograder.lab --reset                # start over (old work is backed up first)
+    python -m autograder.lab --reset            # start over (old work is backed up first)
 
 What it does:
 

@@ -157,6 +157,8 @@ def _base_binds() -> list[str]:
         path = Path("/etc") / name
         if path.exists():
             args += ["--ro-bind", str(path.resolve()), str(path)]
+    if Path("/etc/fonts").is_dir():  # matplotlib's fontconfig
+        args += ["--ro-bind", "/etc/fonts", "/etc/fonts"]
     args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
     return args
 

@@ -89,7 +89,9 @@ class GradeResult:
         return cls(**data)
 
 
-def nbgrader_config(course_root: Path, db_path: Path, cell_timeout: int, ipc: bool) -> Any:
+def nbgrader_config(
+    course_root: Path, db_path: Path, cell_timeout: int, ipc_prefix: Path | None
+) -> Any:
     """The course's nbgrader_config.py, re-pointed at a private course folder."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
@@ -106,8 +108,11 @@ def nbgrader_config(course_root: Path, db_path: Path, cell_timeout: int, ipc: bo
     cd.db_url = f"sqlite:///{db_path}"
     overrides.Execute.timeout = int(cell_timeout)
     overrides.Execute.interrupt_on_timeout = True
-    if ipc:
+    if ipc_prefix is not None:
+        # ZMQ over IPC sockets (files) so the kernel can live in its own network namespace;
+        # an absolute prefix because client and kernel run in different working folders.
         overrides.KernelManager.transport = "ipc"
+        overrides.KernelManager.ip = str(ipc_prefix)
     config.merge(overrides)
     return config
 
@@ -184,7 +189,9 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     os.environ["JUPYTER_RUNTIME_DIR"] = str(scratch / "rt")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-    config = nbgrader_config(course, db_path, job.cell_timeout, ipc=job.sandbox)
+    config = nbgrader_config(
+        course, db_path, job.cell_timeout, scratch / "rt" / "kernel" if job.sandbox else None
+    )
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir=coursedir, config=config)
     out = api.autograde(job.assignment, job.student, force=True, create=True)

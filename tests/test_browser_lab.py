@@ -20,10 +20,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser_util import chromium_page, screenshot, stop_process, wait_for_http
 
 from autograder import lab, variants
 from autograder.build import release_path, source_path
+from tests.browser_util import chromium_page, screenshot, stop_process, wait_for_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -177,6 +177,7 @@ def test_student_answers_notebook_in_lab(page, lab_server: LabServer, assignment
     _run_all(page)
     prompts = page.evaluate(f"() => {_prompts_js()}")
     errors = {i: _stderr_text(page, i) for i in tests}
+    _cell(page, tests[-1]).scroll_into_view_if_needed()  # the last test, with its outputs
     screenshot(page, f"lab_{assignment}_1_passing")
     not_run = [p for p in prompts if not re.search(r"\d", p)]
     assert not not_run, (

@@ -98,6 +98,7 @@ def test_real_tfds_path_prepares_from_offline_mirror(
     want_images = fm.read_idx(mirror / "train-images-idx3-ubyte.gz")
     want_labels = fm.read_idx(mirror / "train-labels-idx1-ubyte.gz")
     got = Counter((_image_digest(img[..., 0]), int(lbl)) for img, lbl in train)
-    want = Counter((_image_digest(img), int(lbl)) for img, lbl in zip(want_images, want_labels, strict=True))
+    pairs = zip(want_images, want_labels, strict=True)
+    want = Counter((_image_digest(img), int(lbl)) for img, lbl in pairs)
     assert got == want  # every example of the mirror, with its label, and nothing else
     assert fm.is_prepared()

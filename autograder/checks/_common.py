@@ -2,17 +2,65 @@
 
 from __future__ import annotations
 
+import builtins as _builtins
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+_BUILTINS = {name: getattr(_builtins, name) for name in (
+    "isinstance", "float", "len", "abs", "AssertionError", "all", "any")}
 RTOL = 1e-5
 ATOL = 1e-6
 
 
 class CheckFailure(AssertionError):
     """A hidden check failed. The message is written for the student."""
+
+
+class IntegrityFailure(CheckFailure):
+    """The checking machinery itself was tampered with; the submission needs manual review."""
+
+
+def self_test() -> None:
+    """Refuse to grade when numpy's comparison helpers no longer tell 0 from 1.
+
+    Student code runs in the same kernel as the checks, so ``np.allclose = lambda *a: True``
+    would make every comparison pass. Cheap enough to run before every check.
+    """
+    import builtins
+
+    problems: list[str] = []
+    # A replacement written in Python is a plain function or a class from another module.
+    for name in ("isinstance", "len", "abs", "all", "any", "getattr"):
+        if type(getattr(builtins, name)).__name__ != "builtin_function_or_method":
+            problems.append(f"builtins.{name}")
+    for name in ("float", "AssertionError", "Exception"):
+        if getattr(getattr(builtins, name), "__module__", "") != "builtins":
+            problems.append(f"builtins.{name}")
+    if problems:  # numpy itself relies on these; stop before calling it
+        raise IntegrityFailure(
+            f"Python builtins were replaced at run time ({', '.join(problems)}); this "
+            "submission is flagged for manual review"
+        )
+    if np.allclose(0.0, 1.0) or not np.allclose(1.0, 1.0):
+        problems.append("numpy.allclose")
+    if bool(np.all(np.isclose([0.0], [1.0]))):
+        problems.append("numpy.isclose")
+    if np.array_equal([1], [2]) or not np.array_equal([1], [1]):
+        problems.append("numpy.array_equal")
+    if float(np.max(np.abs(np.array([-2.0, 1.0])))) != 2.0:
+        problems.append("numpy.abs/numpy.max")
+    try:
+        np.testing.assert_allclose(0.0, 1.0)
+        problems.append("numpy.testing.assert_allclose")
+    except AssertionError:
+        pass
+    if problems:
+        raise IntegrityFailure(
+            f"the checking tools were replaced at run time ({', '.join(problems)}); this "
+            "submission is flagged for manual review"
+        )
 
 
 def fail(observed: str, expected: str, hint: str) -> None:
@@ -28,6 +76,7 @@ def to_numpy(value: Any) -> np.ndarray:
 
 
 def is_close(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
+    self_test()
     a_arr, b_arr = to_numpy(a), to_numpy(b)
     return a_arr.shape == b_arr.shape and bool(np.allclose(a_arr, b_arr, rtol=rtol, atol=atol))
 
@@ -36,6 +85,7 @@ def check_close(
     observed: Any, expected: Any, what: str, hint: str, rtol: float = RTOL, atol: float = ATOL
 ) -> None:
     """Fail unless ``observed`` equals ``expected`` within the explicit tolerances."""
+    self_test()
     obs, exp = to_numpy(observed), to_numpy(expected)
     if obs.shape != exp.shape:
         fail(f"{what} has shape {obs.shape}", f"shape {exp.shape}", hint)

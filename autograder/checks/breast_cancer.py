@@ -406,7 +406,7 @@ def _losses_list(losses: Any, n_batches: int, fn_name: str) -> list[float]:
              "collect each batch's loss_value in a list and return the list")
     if len(values) != n_batches or any(shapes):
         fail(f"{fn_name} returned {len(values)} value(s) for {n_batches} batches",
-             "one scalar loss per batch",
+             "one loss per batch (a scalar each)",
              "append loss_value once per batch inside the loop and return the whole list "
              "(not only the last loss, nor their mean)")
     return values

@@ -122,6 +122,11 @@ def _call(fn: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
         if name == "perform_validation" and "optimizer" in text.lower():
             hint = ("validation trains the model: it must not use an optimizer; do a forward "
                     "pass only, `logits = model(x_val, training=False)`")
+        elif "metric has not yet been built" in text:
+            hint = ("train_step returns stale metrics: a metric's result() was read before its "
+                    "first update_state(); update every metric (`m.update_state(loss)` for the "
+                    "loss tracker, `m.update_state(y, y_pred)` for the others), then return "
+                    "their result()")
         elif "No gradients provided" in text or "NoneType" in text:
             hint = ("the gradients are None: the forward pass and the loss must run inside "
                     "`with tf.GradientTape() as tape:`, and `tape.gradient(loss, "

@@ -1,0 +1,511 @@
+# %% [markdown]
+# # Breast cancer prediction: a custom metric and a custom training loop
+#
+# This is the graded assignment of the week. If you took the Coursera course *TensorFlow:
+# Advanced Techniques* you know it as C2W2, "Breast Cancer Prediction": the same data, the
+# same model and the same exercises, with the same names and signatures, so your solutions
+# carry over. You will
+#
+# 1. write a custom Keras metric, `F1Score`;
+# 2. write one training step, `apply_gradient`;
+# 3. run one epoch of training, `train_data_for_one_epoch`, updating two metrics;
+# 4. run validation, `perform_validation`;
+# 5. write the epoch loop, `train_model`, that prints the losses and metrics of every epoch
+#    and resets the metrics.
+#
+# ### What changed from the original notebook
+#
+# The course now runs TensorFlow 2.21 with Keras 3, and a few latent bugs of the original are
+# fixed. Each is explained where it happens:
+#
+# * **Labels have the shape of the predictions, `(n, 1)`.** The original kept labels of shape
+#   `(n,)`. In Keras 2 a loss object only aligned the two shapes when both were tensors, so the
+#   "loss before training" (NumPy labels) broadcast `(n,)` against `(n, 1)` to an `(n, n)`
+#   matrix and averaged all `n * n` label/prediction pairs instead of the `n` real ones.
+# * **`add_variable` instead of `tf.Variable`** for the metric's counters (Keras 3 tracks only
+#   the former), `reset_state` instead of `reset_states`, and no Python `if` on tensors in
+#   `F1Score.result()`.
+# * **One optimizer per model.** A Keras 3 optimizer is built for the variables it first
+#   updates and refuses another model's; the tests below use their own optimizers.
+# * **`Input(shape=(9,))`**: a shape is a tuple; `(9)` is just the integer 9.
+# * Two column names were misspelled (`marginal_adheshion`, `single_eph_cell_size`); the
+#   columns now use the names of the UCI attribute list.
+# * The split and the shuffling are seeded, so a rerun gives the same numbers.
+
+# %% nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.model_selection import train_test_split
+
+from tfcourse import cancer, pick
+
+SEED = 42
+tf.keras.utils.set_random_seed(SEED)  # Python, NumPy and TensorFlow seeds
+tf.get_logger().setLevel("ERROR")
+
+# %% [markdown]
+# ## The data
+#
+# The Breast Cancer Wisconsin (Original) data set (Wolberg, 1992, UCI) describes 699 breast
+# masses by nine cell features scored from 1 to 10; `class` is 2 for benign and 4 for
+# malignant. `cancer.load_raw()` reads the file with pandas, naming the columns after the UCI
+# attribute list, and changes nothing else.
+
+# %% nbgrader={"grade": false, "grade_id": "load_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+df = cancer.load_raw()
+df.head()
+
+# %% [markdown]
+# `id` identifies the patient sample and carries no information about the class: drop it.
+# Sixteen rows have `?` (unknown) in `bare_nuclei`, which is why pandas read that column as
+# text. Drop those rows and make the column numeric.
+
+# %% nbgrader={"grade": false, "grade_id": "clean_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
+df.pop("id")
+df = df[df["bare_nuclei"] != "?"].copy()
+df["bare_nuclei"] = pd.to_numeric(df["bare_nuclei"])
+print(f"{len(df)} rows, {df.shape[1]} columns")
+df.describe().transpose()
+
+# %% [markdown]
+# How many examples of each class are there? Then map the classes to the labels a sigmoid
+# output predicts: benign 2 -> 0, malignant 4 -> 1.
+
+# %% nbgrader={"grade": false, "grade_id": "class_histogram", "locked": true, "schema_version": 3, "solution": false, "task": false}
+cancer.plot_class_histogram(df["class"], title="Classes (2 = benign, 4 = malignant)")
+df["class"] = df["class"].map({2: 0, 4: 1})
+
+# %% [markdown]
+# ### Train/test split and normalisation
+#
+# 80 % of the rows train the model and 20 % test it (`random_state` makes the split
+# reproducible; `stratify` keeps the class balance equal in both parts). Each feature is
+# normalised with the mean and standard deviation of the **training** set only: the test
+# set stands for data the model has never seen.
+
+# %% nbgrader={"grade": false, "grade_id": "split_and_normalise", "locked": true, "schema_version": 3, "solution": false, "task": false}
+train, test = train_test_split(df, test_size=0.2, random_state=SEED, stratify=df["class"])
+
+train_Y = train.pop("class")
+test_Y = test.pop("class")
+train_stats = train.describe().transpose()
+
+
+def norm(x):
+    """Normalise features with the training set's mean and standard deviation."""
+    return (x - train_stats["mean"]) / train_stats["std"]
+
+
+norm_train_X = norm(train).to_numpy(dtype="float32")
+norm_test_X = norm(test).to_numpy(dtype="float32")
+
+# Labels of shape (n, 1), like the model's predictions (see "What changed" above).
+train_labels = train_Y.to_numpy(dtype="float32").reshape(-1, 1)
+test_labels = test_Y.to_numpy(dtype="float32").reshape(-1, 1)
+print("train:", norm_train_X.shape, train_labels.shape, " test:", norm_test_X.shape,
+      test_labels.shape)
+
+# %% [markdown]
+# ### Datasets
+#
+# `tf.data` batches the examples (32 per batch) and shuffles the training set anew every
+# epoch (seeded).
+
+# %% nbgrader={"grade": false, "grade_id": "datasets", "locked": true, "schema_version": 3, "solution": false, "task": false}
+BATCH_SIZE = 32
+
+train_dataset = tf.data.Dataset.from_tensor_slices((norm_train_X, train_labels))
+train_dataset = train_dataset.shuffle(buffer_size=len(norm_train_X), seed=SEED)
+train_dataset = train_dataset.batch(BATCH_SIZE)
+
+test_dataset = tf.data.Dataset.from_tensor_slices((norm_test_X, test_labels))
+test_dataset = test_dataset.batch(BATCH_SIZE)
+
+x_batch, y_batch = next(iter(train_dataset))
+print("one training batch:", x_batch.shape, y_batch.shape)
+
+# %% [markdown]
+# ## The model
+#
+# Nine features in, two hidden ReLU layers, one sigmoid unit out: the probability that the
+# mass is malignant.
+
+# %% nbgrader={"grade": false, "grade_id": "model", "locked": true, "schema_version": 3, "solution": false, "task": false}
+def base_model():
+    """Input(9) -> Dense(128, relu) -> Dense(64, relu) -> Dense(1, sigmoid)."""
+    inputs = tf.keras.layers.Input(shape=(9,))
+    x = tf.keras.layers.Dense(128, activation="relu")(inputs)
+    x = tf.keras.layers.Dense(64, activation="relu")(x)
+    outputs = tf.keras.layers.Dense(1, activation="sigmoid")(x)
+    return tf.keras.Model(inputs=inputs, outputs=outputs)
+
+
+model = base_model()
+optimizer = tf.keras.optimizers.RMSprop(learning_rate=0.001)  # this model's own optimizer
+loss_object = tf.keras.losses.BinaryCrossentropy()
+model.summary()
+
+# %% [markdown]
+# Before training, the loss on the test set should be near `ln 2 = 0.693` (the model guesses
+# about 0.5 for everything), and the confusion matrix shows guesses rather than knowledge.
+
+# %% nbgrader={"grade": false, "grade_id": "untrained_loss", "locked": true, "schema_version": 3, "solution": false, "task": false}
+outputs = model(norm_test_X)
+loss_value = loss_object(y_true=test_labels, y_pred=outputs)
+print(f"Loss before training: {float(loss_value):.4f}")
+cancer.plot_confusion_matrix(test_labels, tf.round(outputs),
+                             title="Confusion matrix of the untrained model")
+
+# %% [markdown]
+# ## Exercise 1: the F1 score as a Keras metric
+#
+# Accuracy hides how a classifier treats the rarer class. The F1 score is the harmonic mean
+# of precision and recall,
+#
+# $$\text{precision} = \frac{tp}{tp + fp},\qquad \text{recall} = \frac{tp}{tp + fn},\qquad
+# F_1 = 2\,\frac{\text{precision}\cdot\text{recall}}{\text{precision} + \text{recall}}.$$
+#
+# A Keras metric keeps its state in variables that `update_state` accumulates batch after
+# batch, `result` turns into the value, and `reset_state` sets back to zero.
+#
+# Complete `F1Score`:
+#
+# * in `__init__`, create the four counters `tp`, `fp`, `tn`, `fn` with
+#   `self.add_variable(shape=(), initializer='zeros', name=...)`. Keras 3 tracks variables
+#   made this way (they appear in `metric.variables`); Keras 2 called the method
+#   `add_weight`, and the original notebook's plain `tf.Variable`s are not tracked at all;
+# * in `result`, compute `f1_score` from `precision` and `recall`. When both are 0 the
+#   formula is 0/0: use `tf.math.divide_no_nan`, which gives 0 there (scikit-learn's
+#   `zero_division=0`), rather than a Python `if` on tensors, which fails inside
+#   `tf.function`;
+# * in `reset_state`, set every counter back to 0.
+#
+# `update_state` is given: `tf.math.confusion_matrix` counts the four cases. It needs rank-1
+# labels and predictions, so it flattens the `(n, 1)` batches first.
+
+# %% nbgrader={"grade": false, "grade_id": "f1_score", "locked": false, "schema_version": 3, "solution": true, "task": false}
+class F1Score(tf.keras.metrics.Metric):
+    """F1 score of 0/1 predictions, accumulated over batches."""
+
+    def __init__(self, name='f1_score', **kwargs):
+        super().__init__(name=name, **kwargs)
+        # Counters of true positives, false positives, true negatives and false negatives.
+        ### BEGIN SOLUTION
+        self.tp = self.add_variable(shape=(), initializer='zeros', name='tp')
+        self.fp = self.add_variable(shape=(), initializer='zeros', name='fp')
+        self.tn = self.add_variable(shape=(), initializer='zeros', name='tn')
+        self.fn = self.add_variable(shape=(), initializer='zeros', name='fn')
+        ### END SOLUTION
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        conf_matrix = tf.math.confusion_matrix(
+            tf.reshape(y_true, [-1]), tf.reshape(y_pred, [-1]), num_classes=2,
+            dtype=self.dtype)
+        self.tn.assign_add(conf_matrix[0][0])
+        self.tp.assign_add(conf_matrix[1][1])
+        self.fp.assign_add(conf_matrix[0][1])
+        self.fn.assign_add(conf_matrix[1][0])
+
+    def result(self):
+        # divide_no_nan(a, b) is a / b, or 0 where b is 0.
+        precision = tf.math.divide_no_nan(self.tp, self.tp + self.fp)
+        recall = tf.math.divide_no_nan(self.tp, self.tp + self.fn)
+        # Return the F1 score
+        ### BEGIN SOLUTION
+        f1_score = tf.math.divide_no_nan(2 * precision * recall, precision + recall)
+        ### END SOLUTION
+        return f1_score
+
+    def reset_state(self):
+        ### BEGIN SOLUTION
+        self.tp.assign(0)
+        self.fp.assign(0)
+        self.tn.assign(0)
+        self.fn.assign(0)
+        ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "f1_score_matches_sklearn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Check that F1Score gives the F1 score of everything counted since the last reset."""
+# The original notebook's example: tp=2, fp=5, tn=7, fn=9 gives F1 = 2/9 = 0.2222.
+test_F1Score = F1Score()
+y_true = tf.constant([1.0] * 2 + [0.0] * 5 + [0.0] * 7 + [1.0] * 9, shape=(23, 1))
+y_pred = tf.constant([1.0] * 2 + [1.0] * 5 + [0.0] * 7 + [0.0] * 9, shape=(23, 1))
+test_F1Score.update_state(y_true, y_pred)
+f1 = float(test_F1Score.result())
+print(f"F1: {f1:.4f} (expected 0.2222)")
+assert np.isclose(f1, 2 / 9, atol=1e-6), (
+    f"F1 is {f1:.4f}, expected 2/9 = 0.2222: is f1_score 2 * precision * recall / "
+    f"(precision + recall)?")
+### BEGIN HIDDEN TESTS
+from autograder.checks import breast_cancer as _chk
+
+_chk.check_f1_score(F1Score)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "f1_score_reset_state", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""Check that F1Score's counters are tracked by Keras and reset_state() zeroes them."""
+assert len(test_F1Score.variables) > 0, (
+    "F1Score().variables is empty: create the counters with self.add_variable")
+test_F1Score.reset_state()
+f1 = float(test_F1Score.result())
+assert f1 == 0.0, f"result() right after reset_state() is {f1}, expected 0"
+### BEGIN HIDDEN TESTS
+from autograder.checks import breast_cancer as _chk
+
+_chk.check_f1_reset_state(F1Score)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# Two metrics follow training and two follow validation: each object accumulates its own
+# counts, so training and validation never mix.
+
+# %% nbgrader={"grade": false, "grade_id": "metrics", "locked": true, "schema_version": 3, "solution": false, "task": false}
+train_acc_metric = tf.keras.metrics.BinaryAccuracy()
+val_acc_metric = tf.keras.metrics.BinaryAccuracy()
+train_f1score_metric = F1Score()
+val_f1score_metric = F1Score()
+
+# %% [markdown]
+# ## Exercise 2: one training step
+#
+# Complete `apply_gradient`: inside a `tf.GradientTape`, compute the model's output `logits`
+# for the batch `x` and the loss `loss_value = loss_object(y_true=y, y_pred=logits)`; then
+# take the gradients of the loss with respect to `model.trainable_weights` and apply them with
+# `optimizer.apply_gradients`. Return `logits, loss_value`.
+#
+# (The model ends in a sigmoid, so its "logits" are in fact probabilities; the name is the
+# original notebook's.)
+
+# %% nbgrader={"grade": false, "grade_id": "apply_gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def apply_gradient(optimizer, loss_object, model, x, y):
+    """One optimizer step on the batch (x, y); returns (logits, loss_value) before the step."""
+    ### BEGIN SOLUTION
+    with tf.GradientTape() as tape:
+        logits = model(x)
+        loss_value = loss_object(y_true=y, y_pred=logits)
+    gradients = tape.gradient(loss_value, model.trainable_weights)
+    optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+    ### END SOLUTION
+    return logits, loss_value
+
+# %% nbgrader={"grade": true, "grade_id": "apply_gradient_updates_weights", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Check that apply_gradient returns (logits, loss) and takes one step on every weight."""
+check_model = base_model()
+check_optimizer = tf.keras.optimizers.RMSprop(learning_rate=0.001)  # one optimizer per model
+before = [w.numpy().copy() for w in check_model.trainable_weights]
+logits, loss_value = apply_gradient(check_optimizer, loss_object, check_model, x_batch, y_batch)
+print("logits", logits.shape, " loss", float(loss_value))
+assert logits.shape == y_batch.shape, f"logits {logits.shape}, labels {y_batch.shape}"
+assert loss_value.shape == (), f"loss_value should be a scalar, got shape {loss_value.shape}"
+unchanged = [w.path for b, w in zip(before, check_model.trainable_weights)
+             if np.array_equal(b, w.numpy())]
+assert not unchanged, f"these weights did not change: {unchanged}"
+### BEGIN HIDDEN TESTS
+from autograder.checks import breast_cancer as _chk
+
+_chk.check_apply_gradient(apply_gradient)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 3: one epoch of training
+#
+# Complete `train_data_for_one_epoch`. For every batch `(x_batch_train, y_batch_train)` of
+# `train_dataset`:
+#
+# * call `apply_gradient` and append its `loss_value` to `losses`;
+# * round the logits to 0/1 predictions with `tf.round(logits)` and update **both**
+#   `train_acc_metric` and `train_f1score_metric` with the labels and these predictions
+#   (the predictions of this batch, made before the step);
+# * if `verbose`, print the batch's loss.
+#
+# Return the list of per-batch losses.
+
+# %% nbgrader={"grade": false, "grade_id": "train_data_for_one_epoch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def train_data_for_one_epoch(train_dataset, optimizer, loss_object, model,
+                             train_acc_metric, train_f1score_metric, verbose=True):
+    """Train on every batch once; returns the list of per-batch losses."""
+    losses = []
+    ### BEGIN SOLUTION
+    for step, (x_batch_train, y_batch_train) in enumerate(train_dataset):
+        logits, loss_value = apply_gradient(optimizer, loss_object, model,
+                                            x_batch_train, y_batch_train)
+        losses.append(loss_value)
+        predictions = tf.round(logits)
+        train_acc_metric.update_state(y_batch_train, predictions)
+        train_f1score_metric.update_state(y_batch_train, predictions)
+        if verbose:
+            print(f"Training loss for step {step}: {float(loss_value):.4f}", end="\r")
+    ### END SOLUTION
+    return losses
+
+# %% nbgrader={"grade": true, "grade_id": "train_data_for_one_epoch_losses_and_metrics", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Check that train_data_for_one_epoch returns one loss per batch and updates both metrics."""
+check_model = base_model()
+check_optimizer = tf.keras.optimizers.RMSprop(learning_rate=0.001)
+check_acc, check_recall = tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall()
+losses = train_data_for_one_epoch(train_dataset.take(3), check_optimizer, loss_object,
+                                  check_model, check_acc, check_recall, verbose=False)
+print(f"{len(losses)} losses, accuracy {float(check_acc.result()):.3f}")
+assert len(losses) == 3, f"expected one loss per batch (3), got {len(losses)}"
+assert float(check_acc.result()) > 0.0, "train_acc_metric was not updated"
+### BEGIN HIDDEN TESTS
+from autograder.checks import breast_cancer as _chk
+
+_chk.check_train_data_for_one_epoch(train_data_for_one_epoch)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 4: validation
+#
+# Complete `perform_validation`. For every batch `(x_val, y_val)` of `test_dataset`: compute
+# `val_logits = model(x_val)` and the loss `loss_object(y_true=y_val, y_pred=val_logits)`,
+# append the loss to `losses`, and update `val_acc_metric` and `val_f1score_metric` with the
+# rounded predictions. Validation never trains: no tape, no optimizer.
+#
+# The original `perform_validation()` took no arguments and used the notebook's
+# `test_dataset`, `model`, `loss_object`, `val_acc_metric` and `val_f1score_metric`. This one
+# takes them as arguments; an argument left out (`None`) still means the notebook's object of
+# that name, so `perform_validation()` works as before. The given lines at the top do that.
+
+# %% nbgrader={"grade": false, "grade_id": "perform_validation", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def perform_validation(test_dataset=None, model=None, loss_object=None,
+                       val_acc_metric=None, val_f1score_metric=None):
+    """Validation losses per batch; updates the validation metrics. None = notebook object."""
+    notebook = globals()
+    test_dataset = notebook["test_dataset"] if test_dataset is None else test_dataset
+    model = notebook["model"] if model is None else model
+    loss_object = notebook["loss_object"] if loss_object is None else loss_object
+    val_acc_metric = notebook["val_acc_metric"] if val_acc_metric is None else val_acc_metric
+    if val_f1score_metric is None:
+        val_f1score_metric = notebook["val_f1score_metric"]
+
+    losses = []
+    ### BEGIN SOLUTION
+    for x_val, y_val in test_dataset:
+        val_logits = model(x_val)
+        val_loss = loss_object(y_true=y_val, y_pred=val_logits)
+        losses.append(val_loss)
+        predictions = tf.round(val_logits)
+        val_acc_metric.update_state(y_val, predictions)
+        val_f1score_metric.update_state(y_val, predictions)
+    ### END SOLUTION
+    return losses
+
+# %% nbgrader={"grade": true, "grade_id": "perform_validation_losses_and_metrics", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+"""Check that perform_validation returns one loss per test batch and updates the metrics."""
+losses = perform_validation()  # the notebook's untrained model and validation metrics
+print(f"{len(losses)} losses, accuracy {float(val_acc_metric.result()):.3f}")
+n_batches = int(test_dataset.cardinality())
+assert len(losses) == n_batches, f"expected one loss per batch ({n_batches}), got {len(losses)}"
+assert float(val_acc_metric.result()) > 0.0, "val_acc_metric was not updated"
+val_acc_metric.reset_state()  # leave the metrics clean for training
+val_f1score_metric.reset_state()
+### BEGIN HIDDEN TESTS
+from autograder.checks import breast_cancer as _chk
+
+_chk.check_perform_validation(perform_validation)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Exercise 5: the epoch loop
+#
+# Complete `train_model`. For each epoch:
+#
+# 1. train with `train_data_for_one_epoch` and read `train_acc_metric.result()` and
+#    `train_f1score_metric.result()`;
+# 2. validate with `perform_validation` and read `val_acc_metric.result()` and
+#    `val_f1score_metric.result()`;
+# 3. append the mean training loss and the mean validation loss of the epoch (`np.mean` of
+#    the per-batch losses) to `epochs_train_losses` and `epochs_val_losses`;
+# 4. print the epoch's training and validation loss, accuracy and F1 score;
+# 5. reset all four metrics, so that the next epoch's values cover that epoch only.
+#
+# The original notebook ran this loop at the top level; as a function, the tests can run it
+# on their own data. Return `epochs_train_losses, epochs_val_losses`.
+
+# %% nbgrader={"grade": false, "grade_id": "train_model", "locked": false, "schema_version": 3, "solution": true, "task": false}
+def train_model(epochs, train_dataset, test_dataset, model, optimizer, loss_object,
+                train_acc_metric, train_f1score_metric, val_acc_metric, val_f1score_metric):
+    """Train for `epochs` epochs; returns (epochs_train_losses, epochs_val_losses)."""
+    epochs_train_losses, epochs_val_losses = [], []
+    ### BEGIN SOLUTION
+    for epoch in range(epochs):
+        losses_train = train_data_for_one_epoch(train_dataset, optimizer, loss_object, model,
+                                                train_acc_metric, train_f1score_metric)
+        train_acc = train_acc_metric.result()
+        train_f1score = train_f1score_metric.result()
+
+        losses_val = perform_validation(test_dataset, model, loss_object,
+                                        val_acc_metric, val_f1score_metric)
+        val_acc = val_acc_metric.result()
+        val_f1score = val_f1score_metric.result()
+
+        losses_train_mean = np.mean(losses_train)
+        losses_val_mean = np.mean(losses_val)
+        epochs_train_losses.append(losses_train_mean)
+        epochs_val_losses.append(losses_val_mean)
+        print(f"\rEpoch {epoch}: train loss {losses_train_mean:.4f}, "
+              f"validation loss {losses_val_mean:.4f}, "
+              f"train accuracy {float(train_acc):.4f}, "
+              f"validation accuracy {float(val_acc):.4f}, "
+              f"train F1 {float(train_f1score):.4f}, validation F1 {float(val_f1score):.4f}")
+
+        train_acc_metric.reset_state()
+        train_f1score_metric.reset_state()
+        val_acc_metric.reset_state()
+        val_f1score_metric.reset_state()
+    ### END SOLUTION
+    return epochs_train_losses, epochs_val_losses
+
+# %% nbgrader={"grade": true, "grade_id": "train_model_resets_metrics", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+"""Check that train_model reports each epoch's own metrics and returns per-epoch losses."""
+check_model = base_model()
+check_optimizer = tf.keras.optimizers.RMSprop(learning_rate=0.001)
+check_train_losses, check_val_losses = train_model(
+    1, train_dataset.take(2), test_dataset, check_model, check_optimizer, loss_object,
+    tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall(),
+    tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall())
+assert len(check_train_losses) == 1 and len(check_val_losses) == 1, (
+    "train_model should return one mean training and one mean validation loss per epoch")
+### BEGIN HIDDEN TESTS
+from autograder.checks import breast_cancer as _chk
+
+_chk.check_train_model(train_model)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## Training
+#
+# Five epochs (two in the course's fast mode) are enough on this small data set.
+
+# %% nbgrader={"grade": false, "grade_id": "run_training", "locked": true, "schema_version": 3, "solution": false, "task": false}
+EPOCHS = pick(5, 2)
+epochs_train_losses, epochs_val_losses = train_model(
+    EPOCHS, train_dataset, test_dataset, model, optimizer, loss_object,
+    train_acc_metric, train_f1score_metric, val_acc_metric, val_f1score_metric)
+
+# %% [markdown]
+# ## Evaluation
+#
+# The training and validation losses per epoch, then the confusion matrix of the trained
+# model on the test set.
+
+# %% nbgrader={"grade": false, "grade_id": "loss_curves", "locked": true, "schema_version": 3, "solution": false, "task": false}
+cancer.plot_loss_curves(epochs_train_losses, epochs_val_losses,
+                        title=f"Loss per epoch ({EPOCHS} epochs)")
+
+# %% nbgrader={"grade": false, "grade_id": "confusion_matrix_trained", "locked": true, "schema_version": 3, "solution": false, "task": false}
+test_outputs = model(norm_test_X)
+cancer.plot_confusion_matrix(test_labels, tf.round(test_outputs),
+                             title=f"Confusion matrix after {EPOCHS} epochs of training")
+
+# %% [markdown]
+# (The original notebook reused the untrained model's title for this plot.) Malignant masses
+# predicted benign (bottom left) are the costly mistakes. The F1 score of the malignant class
+# counts them and the false alarms (top right), without the credit accuracy gives for the many
+# benign masses classified right.
