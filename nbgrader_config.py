@@ -39,11 +39,19 @@ c.IgnorePattern.pattern = (
 
 # Integrity canary around execution (autograder/integrity.py): a last cell that must fail; if
 # error reporting was tampered with, or the kernel died early, test cells cannot pass silently.
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, Execute, IgnorePattern,
-    LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
-)
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
 
 from autograder.integrity import CheckCanary, InjectCanary  # noqa: E402
 

@@ -9,8 +9,9 @@ Three layers, each cheap and independent:
 2. ``autograder.checks._common.self_test`` runs inside every hidden check and refuses to grade
    when ``numpy.allclose`` & co. have been replaced at run time.
 3. :class:`InjectCanary` / :class:`CheckCanary`, nbgrader preprocessors around ``Execute``:
-   a last cell that must fail an ``assert``; if no error output appears, error reporting was tampered with,
-   and every test cell of the notebook is turned into a failure so nothing passes silently.
+   a last cell that must fail an ``assert``; if no error output appears, error reporting was
+   tampered with, and every test cell of the notebook is turned into a failure so nothing
+   passes silently.
 
 A flag never changes a score by itself (except the canary, which zeroes a tampered run); it
 marks the submission for manual review with the reasons, in the grade export and the report.
