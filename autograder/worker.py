@@ -172,6 +172,14 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
 
     if not (submitted / notebook).is_file():
         result.reason = f"no {notebook} in the submission"
+        return
+    try:
+        nbformat.validate(nbformat.read(submitted / notebook, as_version=4))
+    except Exception as exc:  # not JSON, not a notebook, or invalid against the schema
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        result.reason = f"the submitted file is not a valid notebook ({type(exc).__name__}: "
+        result.reason += f"{first})"
+        return
     uid = sandbox.sandbox_uid(job.slot)
     if job.sandbox:
         sandbox.prepare_scratch(scratch, uid, files_from=submitted)
@@ -225,14 +233,26 @@ def _first_error(log: str) -> str:
     return ""
 
 
-def serve(conn: Any) -> None:
-    """Worker process loop: receive job dicts on ``conn``, send result dicts back."""
+def serve(conn: Any, log_dir: str | None = None) -> None:
+    """Worker process loop: receive job dicts on ``conn``, send result dicts back.
+
+    The worker's stdout/stderr (nbgrader's warnings, the kernel's own console output) go to
+    ``log_dir/worker-<pid>.out`` instead of the instructor's terminal.
+    """
+    import warnings
+
+    if log_dir:
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        out = open(Path(log_dir) / f"worker-{os.getpid()}.out", "a")
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+    warnings.filterwarnings("ignore", module="nbgrader")
     import nbgrader.apps  # noqa: F401 (import once per worker, not per submission)
 
     while True:
         try:
             job = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
             return
         if job is None:
             return

@@ -45,8 +45,10 @@ class LabServer:
     port: int
     workdir: Path
 
-    def url(self, path: str = "") -> str:
-        return lab.lab_url(self.port, TOKEN, path)
+    def notebook_url(self, path: str, workspace: str) -> str:
+        """The notebook alone in a fresh workspace (no tabs restored from an earlier test)."""
+        return (f"http://127.0.0.1:{self.port}/lab/workspaces/{workspace}/tree/{path}"
+                f"?reset&token={TOKEN}")
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +132,13 @@ def _stderr_text(page, index: int) -> str:
     return "\n".join(outputs.all_inner_texts())
 
 
-def _open(page, server: LabServer, assignment: str) -> None:
-    page.goto(server.url(f"{assignment}/{assignment}.ipynb"))
-    page.locator(f"{PANEL} .jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+def _open(page, server: LabServer, assignment: str, n_cells: int) -> None:
+    """Open the notebook and wait until all its cells are on the page and the kernel is idle."""
+    page.goto(server.notebook_url(f"{assignment}/{assignment}.ipynb", assignment))
+    page.wait_for_function(
+        f"n => document.querySelectorAll('{PANEL} .jp-Notebook .jp-Cell').length === n",
+        arg=n_cells, timeout=60_000,
+    )
     # the kernel indicator says idle once the kernel has started
     page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
         timeout=120_000
@@ -170,11 +176,11 @@ def test_student_answers_notebook_in_lab(page, lab_server: LabServer, assignment
              and release.cells[i].cell_type == "code"]
     assert solutions and tests, f"{assignment}: no exercise or no test cell in the release"
 
-    _open(page, lab_server, assignment)
-    assert page.locator(f"{PANEL} .jp-Notebook .jp-Cell").count() == len(release.cells)
+    _open(page, lab_server, assignment, len(release.cells))
     for index in solutions:
         _type_into_cell(page, index, answered.cells[index].source, release.cells[index].cell_type)
     _run_all(page)
+    laps = {"answer and run all": time.monotonic() - started}
     prompts = page.evaluate(f"() => {_prompts_js()}")
     errors = {i: _stderr_text(page, i) for i in tests}
     _cell(page, tests[-1]).scroll_into_view_if_needed()  # the last test, with its outputs
@@ -191,6 +197,7 @@ def test_student_answers_notebook_in_lab(page, lab_server: LabServer, assignment
 
     if assignment == VALIDATE_ON:
         _validate(page, assignment)
+        laps["validate"] = time.monotonic() - started - sum(laps.values())
 
     # An unfinished exercise: the release stub back in the first exercise that has a test.
     wrong = next(i for i in solutions if any(t > i for t in tests))
@@ -212,4 +219,5 @@ def test_student_answers_notebook_in_lab(page, lab_server: LabServer, assignment
         f"{assignment}: test cell {meta[checked].get('grade_id')} shows no failure for an "
         f"unfinished exercise {meta[wrong].get('grade_id')}:\n{message}"
     )
-    print(f"{assignment}: {time.monotonic() - started:.1f} s in the browser")
+    laps["wrong answer"] = time.monotonic() - started - sum(laps.values())
+    print(f"\n{assignment}: " + ", ".join(f"{k} {v:.0f} s" for k, v in laps.items()))

@@ -57,6 +57,7 @@ def plot_class_histogram(labels: Sequence[Any], title: str = "Class counts") -> 
     ax.bar([str(v) for v in values], counts, color="tab:blue")
     for i, count in enumerate(counts):
         ax.annotate(str(count), (i, count), ha="center", va="bottom")
+    ax.set_ylim(0, counts.max() * 1.15)  # room for the labels under the title
     ax.set_xlabel("class")
     ax.set_ylabel("rows")
     ax.set_title(title)

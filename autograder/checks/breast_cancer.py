@@ -350,7 +350,8 @@ def check_apply_gradient(apply_gradient: Callable[..., Any]) -> None:
         moved = changed(before, model.trainable_weights)
         names = _weight_names(model)
         if not any(moved):
-            fail(f"no weight changed after apply_gradient ({opt_name} case)",
+            fail(f"the weights did not change: no weight moved after apply_gradient ({opt_name} "
+                 "case)",
                  "every trainable weight updated by one optimizer step",
                  "was optimizer.apply_gradients(zip(gradients, model.trainable_weights)) "
                  "called?")

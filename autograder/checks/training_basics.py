@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from autograder.checks._common import CheckFailure, check_close, fail, is_close, to_numpy
+from autograder.checks._common import (
+    CheckFailure,
+    check_close,
+    fail,
+    is_close,
+    self_test,
+    to_numpy,
+)
 
 SEED = 2024  # any seed works: expected values are computed from the generated data
 RTOL = 1e-4  # float32 arithmetic in the student's code against a float64 reference
@@ -64,6 +71,7 @@ def _as_scalar(value: Any, what: str, hint: str) -> float:
 
 def check_derivative(derivative: Callable[[Callable, Any], Any]) -> None:
     """Check ``derivative(f, x)`` against analytic derivatives, for x a float and a tensor."""
+    self_test()  # the comparison tools must be the real ones (see _common)
     for fn in FUNCTIONS:
         for point in POINTS:
             for x, label in ((point, f"{point!r} (a Python float)"),
@@ -114,6 +122,7 @@ def _loss_mistakes(p: np.ndarray, t: np.ndarray) -> list[tuple[float, str]]:
 
 def check_loss(loss: Callable[[Any, Any], Any]) -> None:
     """Check ``loss(predicted, target)`` against numpy's mean squared error (float32 inputs)."""
+    self_test()  # the comparison tools must be the real ones (see _common)
     rng = np.random.default_rng(SEED)
     for shape in LOSS_SHAPES:
         p = rng.normal(0.0, 2.0, size=shape).astype(np.float32)
@@ -254,6 +263,7 @@ def check_train_update(train: Callable[..., Any], loss: Callable[..., Any] | Non
     ``model.b`` may change. With ``loss`` given, a failure also says whether ``loss`` itself
     fails its check (train usually calls it).
     """
+    self_test()  # the comparison tools must be the real ones (see _common)
     try:
         for w0, b0, lr, n, seed in TRAIN_CASES:
             _check_one_update(train, w0, b0, lr, n, seed)
@@ -296,6 +306,7 @@ def check_train_returns_loss_before_update(
     train: Callable[..., Any], loss: Callable[..., Any] | None = None
 ) -> None:
     """Check that ``train`` returns the loss computed before its update (the tape's loss)."""
+    self_test()  # the comparison tools must be the real ones (see _common)
     try:
         for w0, b0, lr, n, seed in TRAIN_CASES:
             model, returned, xs, ys = _run_train(train, w0, b0, lr, n, seed)
@@ -373,6 +384,7 @@ def check_fit(fit: Callable[..., Any], train: Callable[..., Any] | None = None) 
     the step returned (the pre-update loss). With ``train`` given, a failure also says whether
     ``train`` itself fails its checks.
     """
+    self_test()  # the comparison tools must be the real ones (see _common)
     try:
         _check_fit(fit)
     except CheckFailure as failure:

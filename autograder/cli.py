@@ -1,0 +1,243 @@
+"""The instructor's grading CLI: ``python -m autograder <subcommand>``.
+
+    release   [A ...]                      nbgrader generate_assignment into the course state
+    collect   FOLDER_OR_ZIP --assignment A copy notebooks into submitted/<student>/A/
+    autograde [--assignment A] [--student S] [--workers N] [--force] [--no-sandbox]
+    feedback  [--assignment A]             HTML feedback per student (no hidden tests)
+    export    [--assignment A]             CSV + JSON of the grades (one row per student)
+    report    [--assignment A]             per test cell: how many failed, common messages
+    demo      [--assignment A] [--limit N] all of the above on the bundled examples
+
+Everything is written under course_state/ (or $TFCOURSE_STATE_DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+from autograder import build, sandbox
+from autograder.pipeline import COURSE_ID, NO_SANDBOX_WARNING, CourseState, Settings
+
+
+class CliError(RuntimeError):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+def _assignments(state: CourseState, chosen: str | None) -> list[str]:
+    known = build.assignments()
+    if chosen:
+        if chosen not in known:
+            raise CliError(f"unknown assignment {chosen!r}; known: {', '.join(known)}")
+        return [chosen]
+    released = [a for a in known if (state.release / a).is_dir()]
+    return released or known
+
+
+def cmd_release(args: argparse.Namespace, state: CourseState) -> None:
+    state.root.mkdir(parents=True, exist_ok=True)
+    for assignment in args.assignments or build.assignments():
+        if assignment not in build.assignments():
+            raise CliError(f"unknown assignment {assignment!r}; known: "
+                           f"{', '.join(build.assignments())}")
+        if not build.source_path(assignment).is_file():
+            raise CliError(f"{build.source_path(assignment)} is missing: run `make build`")
+        path = build.generate_release(assignment, release_dir=state.release,
+                                      state_dir=state.root)
+        print(f"released {assignment}: {path} (gradebook {state.gradebook})")
+
+
+def cmd_collect(args: argparse.Namespace, state: CourseState) -> None:
+    from autograder.collect import CollectError, collect
+
+    try:
+        done = collect(Path(args.source), args.assignment, state.submitted,
+                       strict=not args.skip_unmatched)
+    except CollectError as exc:
+        raise CliError(str(exc)) from exc
+    for line in done.unmatched:
+        print(f"skipped (unmatched): {line}")
+    print(f"collected {len(done.students)} submission(s) of {args.assignment} into "
+          f"{state.submitted}")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    limits = sandbox.SandboxConfig(
+        cpu_seconds=args.cpu_seconds, memory_bytes=int(args.memory_gib * sandbox.GiB),
+        max_processes=args.max_processes, threads=args.threads,
+    )
+    return Settings(
+        workers=args.workers, sandbox=not args.no_sandbox, force=args.force,
+        cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+        limits=limits, progress=not args.no_progress,
+    )
+
+
+def cmd_autograde(args: argparse.Namespace, state: CourseState) -> list:
+    from autograder import pipeline
+
+    settings = _settings(args)
+    if settings.sandbox:
+        try:
+            sandbox.check_available()
+        except sandbox.SandboxUnavailable as exc:
+            raise CliError(f"cannot grade in the sandbox: {exc}") from exc
+    results = []
+    for assignment in _assignments(state, args.assignment):
+        students = [args.student] if args.student else None
+        if not state.students(assignment) and not students:
+            print(f"{assignment}: no collected submissions")
+            continue
+        try:
+            results += pipeline.autograde(state, assignment, students, settings)
+        except FileNotFoundError as exc:
+            raise CliError(str(exc)) from exc
+        graded = [r for r in results if r.assignment == assignment]
+        bad = [r for r in graded if r.status != "graded"]
+        print(f"{assignment}: graded {len(graded)} submission(s), {len(bad)} could not be "
+              f"graded (score 0); log: {state.logs / 'autograde.log'}")
+    if not settings.sandbox:
+        print(NO_SANDBOX_WARNING, file=sys.stderr)
+    return results
+
+
+def cmd_feedback(args: argparse.Namespace, state: CourseState) -> None:
+    from autograder import feedback
+
+    for assignment in _assignments(state, args.assignment):
+        paths = feedback.generate(state.root, assignment)
+        print(f"{assignment}: {len(paths)} feedback file(s) in {state.feedback}")
+
+
+def cmd_export(args: argparse.Namespace, state: CourseState) -> None:
+    from autograder import report
+
+    for assignment in _assignments(state, args.assignment):
+        if not (state.grades / assignment).is_dir():
+            print(f"{assignment}: nothing graded yet")
+            continue
+        csv_path, json_path = report.export(state.db_url, COURSE_ID, state.root, assignment,
+                                            state.exports)
+        print(f"{assignment}: {csv_path}\n{' ' * len(assignment)}  {json_path}")
+
+
+def cmd_report(args: argparse.Namespace, state: CourseState) -> None:
+    from autograder import report
+
+    for assignment in _assignments(state, args.assignment):
+        print(f"== {assignment} ==")
+        print(report.format_failures(report.failures(state.root, assignment)) or
+              "nothing graded yet")
+
+
+def cmd_demo(args: argparse.Namespace, state: CourseState) -> None:
+    from autograder import report
+
+    start = time.monotonic()
+    print("[demo] fetching data files")
+    from tfcourse.data import fetch_all
+
+    fetch_all()
+    chosen = [args.assignment] if args.assignment else [
+        a for a in build.assignments() if build.source_path(a).is_file()
+    ]
+    args.assignments = chosen
+    print(f"[demo] releasing {', '.join(chosen)} into {state.root}")
+    cmd_release(args, state)
+    spec = importlib.util.spec_from_file_location(
+        "make_examples", build.REPO_ROOT / "examples" / "make_examples.py")
+    make_examples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_examples)
+    for assignment in chosen:
+        out = state.root / "examples" / assignment
+        paths = make_examples.make(out, assignment, state.release, limit=args.limit)
+        print(f"[demo] {assignment}: {len(paths)} example submissions in {out}")
+        args.source, args.assignment, args.skip_unmatched = str(out), assignment, False
+        cmd_collect(args, state)
+    args.assignment, args.student = None, None
+    print(f"[demo] autograding with {args.workers} worker(s)"
+          f"{'' if not args.no_sandbox else ' WITHOUT sandbox'}")
+    cmd_autograde(args, state)
+    cmd_feedback(args, state)
+    cmd_export(args, state)
+    for assignment in chosen:
+        data = report.table(state.db_url, COURSE_ID, state.root, assignment)
+        print(f"\n== {assignment} ==")
+        print(report.format_summary(data))
+    print(f"\n[demo] done in {time.monotonic() - start:.0f} s; everything is in {state.root}")
+
+
+def _grading_options(p: argparse.ArgumentParser) -> None:
+    defaults = sandbox.SandboxConfig()
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="parallel grading workers (default: number of CPUs)")
+    p.add_argument("--force", action="store_true", help="regrade unchanged submissions")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code UNCONFINED (trusted notebooks only; warns)")
+    p.add_argument("--cell-timeout", type=int,
+                   default=int(os.environ.get("TFCOURSE_CELL_TIMEOUT", "120")),
+                   help="seconds per cell (nbgrader Execute.timeout)")
+    p.add_argument("--notebook-timeout", type=int, default=900,
+                   help="wall-clock seconds per submission (the worker is killed)")
+    p.add_argument("--cpu-seconds", type=int, default=defaults.cpu_seconds,
+                   help="CPU-time limit of the kernel (RLIMIT_CPU)")
+    p.add_argument("--memory-gib", type=float, default=defaults.memory_bytes / sandbox.GiB,
+                   help="address-space limit of the kernel in GiB (RLIMIT_AS)")
+    p.add_argument("--max-processes", type=int, default=defaults.max_processes,
+                   help="processes+threads of the kernel's uid (RLIMIT_NPROC)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="TensorFlow threads per kernel (default: CPUs / workers)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("release", help="generate the release and register it in the gradebook")
+    s.add_argument("assignments", nargs="*")
+    s = sub.add_parser("collect", help="collect submissions from a folder or zip")
+    s.add_argument("source", help="folder or .zip of notebooks")
+    s.add_argument("--assignment", required=True)
+    s.add_argument("--skip-unmatched", action="store_true",
+                   help="collect what matches and list the rest instead of failing")
+    s = sub.add_parser("autograde", help="grade collected submissions in the sandbox")
+    s.add_argument("--assignment")
+    s.add_argument("--student")
+    _grading_options(s)
+    for name, text in (("feedback", "write HTML feedback"), ("export", "CSV/JSON of grades"),
+                       ("report", "failures per test cell")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--assignment")
+    s = sub.add_parser("demo", help="release, make examples, collect, grade, feedback, export")
+    s.add_argument("--assignment", help="default: every assignment with a source notebook")
+    s.add_argument("--limit", type=int, default=5,
+                   help="at most this many variant submissions per assignment")
+    _grading_options(s)
+    return p
+
+
+COMMANDS = {
+    "release": cmd_release, "collect": cmd_collect, "autograde": cmd_autograde,
+    "feedback": cmd_feedback, "export": cmd_export, "report": cmd_report, "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    state = CourseState.default()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        COMMANDS[args.command](args, state)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: graded submissions are saved; run the command again to resume",
+              file=sys.stderr)
+        return 130
+    return 0

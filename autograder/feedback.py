@@ -1,0 +1,97 @@
+"""Per-student HTML feedback that shows scores and failure messages, never a hidden test.
+
+The autograded notebook holds the hidden tests nbgrader restored before executing it, and
+tracebacks of failing test cells quote their source lines. Before rendering we therefore
+
+* remove every ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` block from every cell;
+* replace the traceback of each error in a test cell by one line ``ExceptionName: message``
+  (the check's message is written for the student: observed / expected / likely mistake);
+
+and prepend a table of the scores per exercise with each failure message. Rendering uses
+nbconvert's HTML exporter on the sanitised copy only.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+from pathlib import Path
+
+import nbformat
+
+from autograder.build import BEGIN_HIDDEN, END_HIDDEN, _strip_blocks
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def sanitise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of an autograded notebook with no hidden-test source left anywhere."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if BEGIN_HIDDEN.pattern and any(BEGIN_HIDDEN.match(x) for x in cell.source.splitlines()):
+            cell.source = _strip_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, keep_body=False)
+        if cell.cell_type != "code":
+            continue
+        is_test = cell.get("metadata", {}).get("nbgrader", {}).get("grade", False)
+        for out in cell.get("outputs", []):
+            if out.output_type == "error" and is_test:
+                message = _ANSI.sub("", f"{out.ename}: {out.evalue}")
+                out.traceback = [message]
+    return nb
+
+
+def _score_table(record: dict) -> str:
+    rows = [
+        "| exercise (test cell) | score | message |", "|---|---|---|",
+    ]
+    for g in record.get("grades", []):
+        message = (g.get("message") or "passed" if g["score"] >= g["max_score"]
+                   else g.get("message") or "failed")
+        message = html.escape(message.replace("\n", " ").replace("|", "\\|"))
+        rows.append(f"| `{g['grade_id']}` | {g['score']:g} / {g['max_score']:g} | {message} |")
+    total = sum(g["score"] for g in record.get("grades", []))
+    possible = sum(g["max_score"] for g in record.get("grades", []))
+    head = f"# Feedback: {record['assignment']}, {record['student']}\n\n**Total: {total:g} / "
+    head += f"{possible:g}**\n\n"
+    if record.get("status") != "graded":
+        head += (f"**Your notebook could not be graded ({record['status']}):** "
+                 f"{html.escape(record.get('reason', ''))}\n\n")
+    return head + "\n".join(rows)
+
+
+def render(record: dict, autograded: Path | None) -> str:
+    """HTML feedback for one grade record (and its autograded notebook, if any)."""
+    from nbconvert import HTMLExporter
+
+    if autograded is not None and autograded.is_file():
+        nb = sanitise(nbformat.read(autograded, as_version=4))
+    else:
+        nb = nbformat.v4.new_notebook()
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(_score_table(record)))
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
+                                          "language": "python"})
+    exporter = HTMLExporter(template_name="classic")
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
+def generate(state_root: Path, assignment: str, students: list[str] | None = None) -> list[Path]:
+    """Write ``feedback/<student>/<assignment>/<assignment>.html`` for every grade record."""
+    from autograder.writer import atomic_write
+
+    state_root = Path(state_root)
+    records = sorted((state_root / "grades" / assignment).glob("*.json"))
+    written = []
+    for path in records:
+        record = json.loads(path.read_text())
+        if students and record["student"] not in students:
+            continue
+        autograded = (state_root / "autograded" / record["student"] / assignment
+                      / f"{assignment}.ipynb")
+        target = state_root / "feedback" / record["student"] / assignment / f"{assignment}.html"
+        atomic_write(target, render(record, autograded if record["status"] == "graded"
+                                    else None))
+        written.append(target)
+    return written

@@ -1,0 +1,115 @@
+"""Grade export (CSV + JSON from the gradebook) and the per-check failure report.
+
+Scores come from nbgrader's gradebook (the single source of truth); failure messages and the
+grading status come from the grade records the writer keeps next to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+from autograder.writer import atomic_write
+
+
+def _records(state_root: Path, assignment: str) -> dict[str, dict]:
+    folder = Path(state_root) / "grades" / assignment
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def table(db_url: str, course_id: str, state_root: Path, assignment: str) -> dict:
+    """Scores per student and grade cell, read from the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    records = _records(state_root, assignment)
+    rows = []
+    with Gradebook(db_url, course_id) as gb:
+        nb_assignment = gb.find_assignment(assignment)
+        columns = [(nb.name, cell.name, float(cell.max_score))
+                   for nb in nb_assignment.notebooks for cell in nb.grade_cells]
+        for student in sorted(s.id for s in gb.students):
+            try:
+                submission = gb.find_submission(assignment, student)
+            except MissingEntry:
+                continue
+            scores = {}
+            for nb in submission.notebooks:
+                for grade in nb.grades:
+                    scores[grade.name] = float(grade.score or 0.0)
+            record = records.get(student, {})
+            rows.append({
+                "student": student,
+                "scores": {name: scores.get(name, 0.0) for _, name, _ in columns},
+                "total": round(sum(scores.values()), 6),
+                "status": record.get("status", "not graded"),
+                "reason": record.get("reason", ""),
+                "seconds": record.get("seconds"),
+            })
+    return {
+        "assignment": assignment,
+        "columns": [{"grade_id": name, "notebook": nb, "max_score": pts}
+                    for nb, name, pts in columns],
+        "max_total": sum(pts for _, _, pts in columns),
+        "students": rows,
+    }
+
+
+def export(db_url: str, course_id: str, state_root: Path, assignment: str,
+           out_dir: Path) -> tuple[Path, Path]:
+    """Write ``<assignment>_grades.csv`` and ``.json`` (one row per student)."""
+    data = table(db_url, course_id, state_root, assignment)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    grade_ids = [c["grade_id"] for c in data["columns"]]
+    writer.writerow(["student", *grade_ids, "total", "status", "reason"])
+    for row in data["students"]:
+        writer.writerow([row["student"], *(f"{row['scores'][g]:g}" for g in grade_ids),
+                         f"{row['total']:g}", row["status"], row["reason"]])
+    csv_path = Path(out_dir) / f"{assignment}_grades.csv"
+    json_path = Path(out_dir) / f"{assignment}_grades.json"
+    atomic_write(csv_path, buf.getvalue())
+    atomic_write(json_path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return csv_path, json_path
+
+
+def failures(state_root: Path, assignment: str, top: int = 3) -> list[dict]:
+    """Per test cell: how many students failed it and the most common failure messages."""
+    stats: dict[str, dict] = {}
+    records = _records(state_root, assignment)
+    for record in records.values():
+        for g in record.get("grades", []):
+            entry = stats.setdefault(g["grade_id"], {"grade_id": g["grade_id"], "failed": 0,
+                                                     "graded": 0, "messages": Counter()})
+            entry["graded"] += 1
+            if g["score"] < g["max_score"]:
+                entry["failed"] += 1
+                entry["messages"][(g.get("message") or "(no message)")[:200]] += 1
+    return [
+        {**e, "messages": e["messages"].most_common(top)} for e in stats.values()
+    ]
+
+
+def format_failures(rows: list[dict]) -> str:
+    lines = []
+    for e in rows:
+        lines.append(f"{e['grade_id']}: failed by {e['failed']} of {e['graded']}")
+        for message, count in e["messages"]:
+            lines.append(f"    {count} x {message}")
+    return "\n".join(lines)
+
+
+def format_summary(data: dict) -> str:
+    """A fixed-width summary table of an export (one line per student)."""
+    width = max([len("student")] + [len(r["student"]) for r in data["students"]])
+    head = f"{'student':<{width}}  {'score':>12}  {'status':<8}  {'seconds':>7}  reason"
+    lines = [head, "-" * len(head)]
+    for r in data["students"]:
+        seconds = f"{r['seconds']:.1f}" if r.get("seconds") is not None else "-"
+        lines.append(
+            f"{r['student']:<{width}}  {r['total']:>5g} / {data['max_total']:<4g}  "
+            f"{r['status']:<8}  {seconds:>7}  {r['reason'][:70]}"
+        )
+    return "\n".join(lines)
