@@ -86,8 +86,9 @@ def evaluate(assignments: list[str], repeat: int = 1, workers: int = 2) -> list[
 
 def table(outcomes: list[Outcome]) -> str:
     rows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for o in outcomes:
-        for key in ((o.variant.assignment, o.exercise), ("ALL", "")):
+    for o in outcomes:  # a variant counts under every exercise it answers, once in ALL
+        keys = [(o.variant.assignment, cell) for cell in sorted(o.variant.cells)]
+        for key in (*keys, ("ALL", "")):
             counts = rows[key]
             if o.variant.is_correct:
                 counts[0] += o.ok
@@ -99,7 +100,7 @@ def table(outcomes: list[Outcome]) -> str:
     def pct(a: int, b: int) -> str:
         return f"{a}/{b} ({100 * a / b:.0f}%)" if b else "-"
 
-    lines = [f"{'assignment':<16} {'exercise (solution cells)':<44} {'correct: full credit':>21} "
+    lines = [f"{'assignment':<16} {'exercise (solution cell)':<44} {'correct: full credit':>21} "
              f"{'mutants caught':>17}"]
     for (assignment, exercise), (cg, ct, mc, mt) in sorted(
         rows.items(), key=lambda kv: (kv[0][0] == "ALL", kv[0])

@@ -160,16 +160,23 @@ def execute(nb: nbformat.NotebookNode, env: dict[str, str], workdir: Path,
             name: str) -> nbformat.NotebookNode:
     """Run every cell in a fresh kernel; raise :class:`BookError` naming the failing cell."""
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     client = NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
-    try:
-        client.execute(env=env)
-    except CellExecutionError as exc:
-        raise BookError(f"{name}: a cell failed while building the book:\n{exc}") from exc
+    log = workdir / "kernel-stderr.log"  # TensorFlow's start-up chatter, kept out of the way
+    with open(log, "w") as stderr:
+        try:
+            client.execute(env=env, stderr=stderr)
+        except (CellExecutionError, DeadKernelError, CellTimeoutError) as exc:
+            stderr.flush()
+            tail = "\n".join(log.read_text().splitlines()[-20:])
+            raise BookError(
+                f"{name}: a cell failed while building the book:\n{exc}\n"
+                f"--- last lines of the kernel's stderr ---\n{tail}"
+            ) from exc
     return nb
 
 

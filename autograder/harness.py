@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,8 @@ def execute(
             nb, timeout=timeout, kernel_name="python3", allow_errors=True,
             resources={"metadata": {"path": str(cwd or tmp)}},
         )
-        client.execute(env=env or grading_env())
+        # The kernel's own stderr (TensorFlow start-up chatter) is not part of any cell output.
+        client.execute(env=env or grading_env(), stderr=subprocess.DEVNULL)
     return nb
 
 

@@ -22,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from autograder import build, sandbox
@@ -189,7 +189,7 @@ def plan(
     return jobs, skipped
 
 
-def _timestamp(state: CourseState, job: GradeJob) -> str | None:
+def _timestamp(job: GradeJob) -> str | None:
     path = Path(job.submission_dir) / "timestamp.txt"
     return path.read_text().strip() or None if path.is_file() else None
 
@@ -315,6 +315,15 @@ def autograde(
     if not state.gradebook.is_file():
         raise FileNotFoundError(
             f"no gradebook at {state.gradebook}: run `python -m autograder release` first")
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(state.db_url, COURSE_ID) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise FileNotFoundError(
+                f"{assignment} is not in the gradebook {state.gradebook}: run "
+                f"`python -m autograder release {assignment}` first") from None
     site = sandbox.build_site(state.run / "site")
     snapshot = snapshot_gradebook(state)
     jobs, skipped = plan(state, assignment, students, settings, site, snapshot)
@@ -329,7 +338,7 @@ def autograde(
                disable=not settings.progress or not jobs, file=sys.stderr)
 
     def on_result(job: GradeJob, result: GradeResult) -> None:
-        writer.record(result, _timestamp(state, job))
+        writer.record(result, _timestamp(job))
         (state.logs / "submissions").mkdir(parents=True, exist_ok=True)
         (state.logs / "submissions" / f"{job.student}_{job.assignment}.log").write_text(
             result.log)

@@ -250,7 +250,7 @@ def write_kernelspec(
     kernels_root: Path, scratch: Path, site: Path, uid: int, config: SandboxConfig,
     data_dir: Path | None = None, tfds_dir: Path | None = None,
 ) -> Path:
-    """Write ``<kernels_root>/kernels/python3/kernel.json``; put ``kernels_root`` on JUPYTER_PATH."""
+    """Write ``<kernels_root>/kernels/python3/kernel.json`` (put kernels_root on JUPYTER_PATH)."""
     spec_dir = Path(kernels_root) / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from autograder.worker import GradeResult
@@ -82,14 +83,11 @@ class Writer:
     def _gradebook(self, result: GradeResult, timestamp: str | None) -> None:
         from nbgrader.api import Gradebook, MissingEntry
 
-        with Gradebook(self.db_url, self.course_id) as gb:
+        with warnings.catch_warnings(), Gradebook(self.db_url, self.course_id) as gb:
+            warnings.simplefilter("ignore")  # nbgrader's SQLAlchemy autoflush notices
             gb.update_or_create_student(result.student)
             kwargs = {"timestamp": timestamp} if timestamp else {}
-            try:
-                gb.find_submission(result.assignment, result.student)
-                gb.update_or_create_submission(result.assignment, result.student, **kwargs)
-            except MissingEntry:
-                gb.add_submission(result.assignment, result.student, **kwargs)
+            gb.update_or_create_submission(result.assignment, result.student, **kwargs)
             for row in result.grades:
                 try:
                     grade = gb.find_grade(row["grade_id"], row["notebook"], result.assignment,

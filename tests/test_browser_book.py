@@ -9,13 +9,12 @@ mock banner at its top. Screenshots go to ``artifacts/screenshots/book_*.png``.
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 
 from autograder import book
 from autograder.build import assignments, reader_path
 from tests.browser_util import chromium_page, screenshot, serve_directory
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHAPTERS = [a for a in assignments() if reader_path(a).is_file()]
 
@@ -35,6 +34,30 @@ def test_reader_notebooks_exist() -> None:
     assert CHAPTERS, "no reader's notebooks: run `python -m autograder.build`"
 
 
+def test_describe_takes_title_and_first_sentence() -> None:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_markdown_cell(
+            "# Fashion-MNIST without `model.fit`\n\nIn this notebook you train a "
+            "[classifier](https://example.org) by hand. " + "More words. " * 30
+        ),
+    ])
+    title, description = book.describe(nb, "fallback")
+    assert title == "Fashion-MNIST without model.fit"
+    assert description == "In this notebook you train a classifier by hand."
+
+
+def test_mock_banner_detected_from_loader_output() -> None:
+    from tfcourse.fashion_mnist import MOCK_BANNER
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("load()")])
+    assert not book.shows_mock_data(nb)
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=MOCK_BANNER)]
+    assert book.shows_mock_data(nb)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_book_pages_show_plots_and_links(built_book) -> None:
     out, chapters = built_book
     assert sorted(chapters) == sorted(CHAPTERS)

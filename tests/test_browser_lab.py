@@ -15,6 +15,7 @@ import json
 import re
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,6 @@ import pytest
 from autograder import lab, variants
 from autograder.build import release_path, source_path
 from tests.browser_util import chromium_page, screenshot, stop_process, wait_for_http
-
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ASSIGNMENTS = lab.released_assignments()
 VALIDATE_ON = ASSIGNMENTS[0] if ASSIGNMENTS else None
@@ -145,6 +144,18 @@ def _open(page, server: LabServer, assignment: str, n_cells: int) -> None:
     )
 
 
+def _shutdown_kernels(server: LabServer) -> None:
+    """Stop the kernels the notebook started, so later notebooks get the CPU and memory."""
+    base = f"http://127.0.0.1:{server.port}/api/kernels"
+    headers = {"Authorization": f"token {TOKEN}"}
+    with urllib.request.urlopen(urllib.request.Request(base, headers=headers)) as resp:
+        kernels = json.load(resp)
+    for kernel in kernels:
+        request = urllib.request.Request(f"{base}/{kernel['id']}", headers=headers,
+                                         method="DELETE")
+        urllib.request.urlopen(request).close()
+
+
 def _validate(page, assignment: str) -> None:
     page.locator(f"{PANEL} .validate-button").click()
     dialog = page.locator(".jp-Dialog", has_text="Validation Results")
@@ -163,10 +174,42 @@ def test_release_notebooks_exist() -> None:
     assert ASSIGNMENTS, "no release notebooks: run `python -m autograder.build`"
 
 
+def test_prepare_workdir_keeps_student_work(tmp_path: Path) -> None:
+    """A second start keeps edited notebooks; --reset backs them up before replacing them."""
+    work = tmp_path / "work"
+    notebooks = lab.prepare_workdir(work, quiet=True)
+    assert [p.relative_to(work).parts[0] for p in notebooks] == ASSIGNMENTS
+    edited = notebooks[0]
+    edited.write_text(edited.read_text().replace("NotImplementedError", "ValueError"))
+    mine = edited.read_text()
+    lab.prepare_workdir(work, quiet=True)
+    assert edited.read_text() == mine
+    lab.prepare_workdir(work, reset=True, quiet=True)
+    assert edited.read_text() == release_path(ASSIGNMENTS[0]).read_text()
+    backups = list((work / ".backups").glob(f"*/{ASSIGNMENTS[0]}/{edited.name}"))
+    assert [b.read_text() for b in backups] == [mine]
+    config = json.loads((work / lab.LAB_CONFIG_DIRNAME / "jupyter_server_config.json").read_text())
+    extensions = config["ServerApp"]["jpserver_extensions"]
+    assert extensions["nbgrader.server_extensions.validate_assignment"] is True
+    assert extensions["nbgrader.server_extensions.formgrader"] is False
+    assert "c.Execute.timeout" in (work / "nbgrader_config.py").read_text()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_student_answers_notebook_in_lab(page, lab_server: LabServer, assignment: str) -> None:
-    started = time.monotonic()
+    """Reference answers pass in the page (and Validate agrees); an unfinished one fails."""
     release = nbformat.read(release_path(assignment), as_version=4)
+    try:
+        _answer_and_check(page, lab_server, assignment, release)
+    finally:
+        _shutdown_kernels(lab_server)
+
+
+def _answer_and_check(page, lab_server: LabServer, assignment: str,
+                      release: nbformat.NotebookNode) -> None:
+    started = time.monotonic()
     answered = variants.as_submission(
         release, nbformat.read(source_path(assignment), as_version=4), None
     )

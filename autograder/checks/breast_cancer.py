@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from autograder.checks._common import changed, check_close, fail, snapshot, to_numpy
+from autograder.checks._common import (
+    changed,
+    check_close,
+    fail,
+    self_test,
+    snapshot,
+    to_numpy,
+)
 
 SEED = 20240
 LOSS_RTOL = 1e-4  # float32 losses of the same ops: equal up to accumulation order
@@ -230,6 +237,7 @@ def _f1_hint(observed: float, expected: float, batches: list[tuple[np.ndarray, n
 
 def check_f1_score(F1Score: type) -> None:  # noqa: N803 (the notebook's class name)
     """F1Score accumulates tp/fp/fn over update_state calls and matches scikit-learn."""
+    self_test()  # the comparison tools must be the real ones (see _common)
     metric = F1Score()
     _require_tracked(metric)
     if metric.name != "f1_score":
@@ -258,6 +266,7 @@ def check_f1_score(F1Score: type) -> None:  # noqa: N803 (the notebook's class n
 
 def check_f1_reset_state(F1Score: type) -> None:  # noqa: N803
     """reset_state() zeroes every counter; the metric then counts only new updates."""
+    self_test()  # the comparison tools must be the real ones (see _common)
     metric = F1Score()
     _require_tracked(metric)
     rng = np.random.default_rng(SEED + 1)
@@ -308,6 +317,7 @@ def _broadcast_bce(y: np.ndarray, p: np.ndarray, eps: float = 1e-7) -> float:
 
 def check_apply_gradient(apply_gradient: Callable[..., Any]) -> None:
     """One call = loss on the pre-update weights and exactly one optimizer step on every weight."""
+    self_test()  # the comparison tools must be the real ones (see _common)
     tf = _tf()
     cases = [
         ("SGD", lambda: tf.keras.optimizers.SGD(learning_rate=0.1), _sgd_step),
@@ -471,6 +481,7 @@ def check_train_data_for_one_epoch(train_data_for_one_epoch: Callable[..., Any])
     The notebook's ``apply_gradient`` is replaced by a reference for the duration of the check,
     so this grades the loop only.
     """
+    self_test()  # the comparison tools must be the real ones (see _common)
     tf = _tf()
     x, y = _problem(SEED + 40, n=70)
     flip_model, fx, fy = _flip_problem()
@@ -537,6 +548,7 @@ def check_perform_validation(perform_validation: Callable[..., Any]) -> None:
     Works with the original no-argument version (the check's objects are injected as the
     notebook globals of the same names) and with the version taking explicit arguments.
     """
+    self_test()  # the comparison tools must be the real ones (see _common)
     tf = _tf()
     x, y = _problem(SEED + 50, n=45)
     model = _model(x.shape[1], seed=SEED + 51)
@@ -605,6 +617,7 @@ def check_train_model(train_model: Callable[..., Any]) -> None:
     ``train_data_for_one_epoch`` and ``perform_validation`` are replaced by references for the
     duration of the check, so this grades the epoch loop only.
     """
+    self_test()  # the comparison tools must be the real ones (see _common)
     tf = _tf()
     epochs, batch = 3, 16
     x, y = _problem(SEED + 60, n=40)

@@ -119,7 +119,9 @@ def _call(fn: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
         raise
     except Exception as exc:  # noqa: BLE001 - any student error becomes a readable failure
         text = f"{type(exc).__name__}: {exc}"
-        if name == "perform_validation" and "optimizer" in text.lower():
+        if isinstance(exc, NotImplementedError):
+            hint = f"{name} is still the stub: replace `raise NotImplementedError()` by your code"
+        elif name == "perform_validation" and "optimizer" in text.lower():
             hint = ("validation trains the model: it must not use an optimizer; do a forward "
                     "pass only, `logits = model(x_val, training=False)`")
         elif "metric has not yet been built" in text:
@@ -131,7 +133,7 @@ def _call(fn: Callable, name: str, *args: Any, **kwargs: Any) -> Any:
             hint = ("the gradients are None: the forward pass and the loss must run inside "
                     "`with tf.GradientTape() as tape:`, and `tape.gradient(loss, "
                     "model.trainable_weights)` must come after them")
-        elif "rank" in text or "shape" in text.lower():
+        elif "must have rank" in text or "target.shape" in text:
             hint = ("loss arguments swapped or wrong shapes: call `loss_object(y, logits)`, "
                     "labels first, predictions second")
         else:
