@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no release notebooks in {RELEASE}; run `python -m autograder.build`",
               file=sys.stderr)
         return 1
+    if args.port is not None and not port_is_free(args.port):
+        print(f"error: port {args.port} is in use; pick another with --port", file=sys.stderr)
+        return 1
     workdir = args.dir.expanduser().resolve()
     notebooks = prepare_workdir(workdir, reset=args.reset)
     try:
@@ -256,9 +259,6 @@ def main(argv: list[str] | None = None) -> int:
             print("Start anyway with --no-data (notebooks needing the data will fail).",
                   file=sys.stderr)
             return 1
-    if args.port is not None and not port_is_free(args.port):
-        print(f"error: port {args.port} is in use; pick another with --port", file=sys.stderr)
-        return 1
     port = args.port if args.port is not None else free_port()
     token = secrets.token_hex(24)
     first = notebooks[0].relative_to(workdir).as_posix()

@@ -4,9 +4,10 @@ One JupyterLab server (started the way ``python -m autograder.lab`` starts it, n
 Validate button included) serves a temporary copy of ``release/``. For every release notebook
 the test types the reference answers (``variants.as_submission``) into the exercise cells,
 runs all cells and checks that no test cell shows an error; on the first notebook it presses
-nbgrader's *Validate* and expects the success dialog; then it types an unfinished answer (the
-release stub) into one exercise, reruns that exercise and its test, and expects the failure on
-the page. Screenshots go to ``artifacts/screenshots/lab_*.png``.
+nbgrader's *Validate* and expects the success dialog; then it types a wrong answer into an
+exercise (a mutant from ``tests/fixtures/variants/``, a realistic mistake, else the release
+stub), reruns that exercise and its test, and expects the failure on the page. Screenshots go
+to ``artifacts/screenshots/lab_*.png``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ TOKEN = "tfcourse-browser-test-token"
 STDERR = 'application/vnd.jupyter.stderr'
 RUN_ALL_TIMEOUT_MS = 240_000
 VALIDATE_TIMEOUT_MS = 240_000
+MAX_MUTANT_TRIES = 4
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 #: Notebook settings for the test only: keep every cell in the DOM (no virtual scrolling).
 TEST_LAB_SETTINGS = {
@@ -126,6 +128,70 @@ def _run_all(page) -> None:
     )
 
 
+def _run_cell(page, index: int) -> None:
+    """Run one cell in place (Ctrl+Enter) and wait until its prompt shows a new count."""
+    prompt = _cell(page, index).locator(".jp-InputPrompt")
+    before = prompt.inner_text().strip()
+    prompt.click()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function(
+        "([el, before]) => { const t = el.textContent.trim(); "
+        "return t !== before && /\\d/.test(t) && !t.includes('*'); }",
+        arg=[prompt.element_handle(), before], timeout=RUN_ALL_TIMEOUT_MS,
+    )
+
+
+@dataclass
+class WrongAnswer:
+    name: str
+    cells: dict[int, str]  # cell index -> code typed into that exercise
+    test: int  # index of the test cell that must show the failure
+    message: str = ""  # what the failure should say, if known
+
+
+def _wrong_answers(assignment: str, release: nbformat.NotebookNode) -> list[WrongAnswer]:
+    """The assignment's mutants (realistic mistakes) first, then the release stub."""
+    meta = [c.get("metadata", {}).get("nbgrader", {}) for c in release.cells]
+    index_of = {m["grade_id"]: i for i, m in enumerate(meta) if m.get("grade_id")}
+    tests = [i for i, m in enumerate(meta) if m.get("grade") and not m.get("solution")]
+    found = []
+    for variant in variants.discover(assignment):
+        if variant.is_correct or not set(variant.cells) <= set(index_of):
+            continue
+        cells = {index_of[g]: code for g, code in variant.cells.items()}
+        test = index_of.get(variant.fails[0])
+        if test in tests and test > max(cells):
+            found.append(WrongAnswer(variant.name, cells, test, variant.message))
+    stub = next(i for i, m in enumerate(meta) if m.get("solution") and any(t > i for t in tests))
+    found.append(WrongAnswer("release stub", {stub: release.cells[stub].source},
+                             next(t for t in tests if t > stub), "NotImplementedError"))
+    return found
+
+
+def _show_a_wrong_answer(page, assignment: str, release: nbformat.NotebookNode,
+                         answered: nbformat.NotebookNode) -> WrongAnswer:
+    """Type wrong answers until a visible test fails; restore the right one after a miss.
+
+    Hidden tests catch some mutants that the visible asserts let through, so each mutant is
+    tried in turn (at most ``MAX_MUTANT_TRIES``); the release stub always fails visibly.
+    """
+    candidates = _wrong_answers(assignment, release)
+    for wrong in [*candidates[:-1][:MAX_MUTANT_TRIES], candidates[-1]]:
+        for index, code in wrong.cells.items():
+            _type_into_cell(page, index, code, release.cells[index].cell_type)
+            if release.cells[index].cell_type == "code":
+                _run_cell(page, index)
+        _run_cell(page, wrong.test)
+        if _stderr_text(page, wrong.test):
+            return wrong
+        for index in wrong.cells:
+            _type_into_cell(page, index, answered.cells[index].source,
+                            release.cells[index].cell_type)
+            if release.cells[index].cell_type == "code":
+                _run_cell(page, index)
+    raise AssertionError(f"{assignment}: not even the release stub made a visible test fail")
+
+
 def _stderr_text(page, index: int) -> str:
     outputs = _cell(page, index).locator(f'.jp-OutputArea-output[data-mime-type="{STDERR}"]')
     return "\n".join(outputs.all_inner_texts())
@@ -199,7 +265,7 @@ def test_prepare_workdir_keeps_student_work(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_student_answers_notebook_in_lab(page, lab_server: LabServer, assignment: str) -> None:
-    """Reference answers pass in the page (and Validate agrees); an unfinished one fails."""
+    """Reference answers pass in the page (and Validate agrees); a wrong answer fails."""
     release = nbformat.read(release_path(assignment), as_version=4)
     try:
         _answer_and_check(page, lab_server, assignment, release)
@@ -242,25 +308,17 @@ def _answer_and_check(page, lab_server: LabServer, assignment: str,
         _validate(page, assignment)
         laps["validate"] = time.monotonic() - started - sum(laps.values())
 
-    # An unfinished exercise: the release stub back in the first exercise that has a test.
-    wrong = next(i for i in solutions if any(t > i for t in tests))
-    checked = next(t for t in tests if t > wrong)
-    _type_into_cell(page, wrong, release.cells[wrong].source, release.cells[wrong].cell_type)
-    for index in (wrong, checked):
-        _cell(page, index).locator(".jp-InputPrompt").click()
-        page.keyboard.press("Control+Enter")
-        page.wait_for_function(
-            f"() => {{ const p = {_prompts_js()}; return !p.some(t => t.includes('*')); }}",
-            timeout=RUN_ALL_TIMEOUT_MS,
-        )
-    failure = _cell(page, checked).locator(f'.jp-OutputArea-output[data-mime-type="{STDERR}"]')
-    failure.first.wait_for(timeout=30_000)
-    failure.first.scroll_into_view_if_needed()
+    wrong = _show_a_wrong_answer(page, assignment, release, answered)
+    failure = _cell(page, wrong.test).locator(
+        f'.jp-OutputArea-output[data-mime-type="{STDERR}"]'
+    ).first
+    failure.scroll_into_view_if_needed()
     screenshot(page, f"lab_{assignment}_2_failing")
-    message = failure.first.inner_text()
-    assert "NotImplementedError" in message, (
-        f"{assignment}: test cell {meta[checked].get('grade_id')} shows no failure for an "
-        f"unfinished exercise {meta[wrong].get('grade_id')}:\n{message}"
-    )
+    message = failure.inner_text()
+    assert "Error" in message, f"{assignment}: {wrong.name}: no error shown:\n{message}"
+    if wrong.name == "release stub":
+        assert wrong.message in message, message
+    print(f"\n{assignment}: wrong answer {wrong.name!r} fails {meta[wrong.test].get('grade_id')}:"
+          f" {message.strip().splitlines()[-1]}")
     laps["wrong answer"] = time.monotonic() - started - sum(laps.values())
     print(f"\n{assignment}: " + ", ".join(f"{k} {v:.0f} s" for k, v in laps.items()))
