@@ -41,6 +41,8 @@ def test_fetch_from_mirror_verifies_and_writes(
     assert path == target / NAME
     assert hashlib.sha256(path.read_bytes()).hexdigest() == data.find(NAME).sha256
     assert _leftovers(target) == [NAME]  # no temporary file left behind
+    # world-readable: the sandboxed grading kernel runs under another uid
+    assert path.stat().st_mode & 0o444 == 0o444
 
 
 def test_checksum_mismatch_names_file_and_both_checksums(

@@ -92,6 +92,16 @@ def _verify(entry: DataFile, candidate: Path, origin: str) -> None:
         )
 
 
+def _make_readable(path: Path) -> None:
+    """Data is not secret: world-readable, so a sandboxed grading kernel (another uid) reads it.
+
+    ``mkstemp`` creates files with mode 0600, which the atomic write would otherwise keep.
+    """
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o444 != 0o444:
+        path.chmod(mode | 0o444)
+
+
 def _copy_from_mirror(entry: DataFile, mirror: Path, tmp: Path) -> str:
     src = mirror / entry.name
     if not mirror.is_dir():
@@ -134,6 +144,7 @@ def fetch(name: str, *, force: bool = False, quiet: bool = False) -> Path:
     if target.is_file() and not force:
         try:
             _verify(entry, target, str(target))
+            _make_readable(target)
             return target
         except DataError:
             if not quiet:
@@ -150,6 +161,7 @@ def fetch(name: str, *, force: bool = False, quiet: bool = False) -> Path:
             else _download(entry, tmp)
         )
         _verify(entry, tmp, origin)
+        _make_readable(tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
