@@ -35,6 +35,7 @@ c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = (
     r"(?m)Warning|WARNING|warnings\.warn|^[IWEF]\d{4} |oneDNN|TF_ENABLE_ONEDNN_OPTS|absl::"
     r"|it/s\]|s/it\]|\d+%\|"
+    r"|\A\s*\Z"  # whitespace only: what a closed tqdm bar leaves behind ("\r", "\n")
 )
 
 # Integrity canary around execution (autograder/integrity.py): a last cell that must fail; if

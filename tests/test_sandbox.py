@@ -18,7 +18,6 @@ from autograder import sandbox
 from autograder.build import REPO_ROOT
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def _bwrap_installed() -> None:
     """The sandbox is required: a missing bwrap fails (never skips) with the install hint."""

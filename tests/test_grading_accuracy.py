@@ -1,0 +1,42 @@
+"""Grading accuracy: every variant graded twice, in fresh kernels, with the real hidden tests.
+
+One test per variant asserts its outcome (correct -> full credit; mutant -> fails the cells it
+names, with a message naming the mistake; both runs identical). The confusion table is
+written to artifacts/grading_accuracy.txt and printed (``pytest -s``); README shows it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder import accuracy, build, variants
+
+ALL = [v for a in build.assignments() for v in variants.discover(a)]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def outcomes() -> dict[str, accuracy.Outcome]:
+    graded = accuracy.evaluate(build.assignments(), repeat=2, workers=2)
+    text = accuracy.table(graded)
+    out = build.REPO_ROOT / "artifacts"
+    out.mkdir(exist_ok=True)
+    (out / "grading_accuracy.txt").write_text(text + "\n")
+    print("\n" + text)
+    return {f"{o.variant.assignment}/{o.variant.name}": o for o in graded}
+
+
+def test_catalogue_is_large_enough() -> None:
+    correct = [v for v in ALL if v.is_correct]
+    mutants = [v for v in ALL if not v.is_correct]
+    assert len(correct) >= 15 and len(mutants) >= 40, (len(correct), len(mutants))
+    for assignment in build.assignments():
+        kinds = {v.kind for v in ALL if v.assignment == assignment}
+        assert kinds == {"correct", "mutant"}, f"{assignment} lacks a kind of variant"
+
+
+@pytest.mark.parametrize("variant", ALL, ids=lambda v: f"{v.assignment}/{v.name}")
+def test_variant_is_graded_right(variant: variants.Variant, outcomes) -> None:
+    outcome = outcomes[f"{variant.assignment}/{variant.name}"]
+    assert outcome.ok, f"{variant.kind} '{variant.description}': {outcome.why}"
+    assert len(outcome.repeats) == 2 and outcome.repeats[0] == outcome.repeats[1]
