@@ -1,7 +1,8 @@
 # Custom training loops in TensorFlow: course bundle.
 #   make demo   - set up everything, then build, autograde the bundled examples, print grades
 #   make test   - set up everything, then run the whole test suite (what CI runs)
-# Other targets: setup, data, build, lab, book, bench, lint, freeze, clean-state.
+# Other targets: setup, data, build, lab, book, book-fast, bench, bench-loop, bench-grading,
+# accuracy, lint, freeze, clean-state.
 
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -19,7 +20,8 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test setup system-packages data build lab book bench lint freeze clean-state
+.PHONY: demo test setup system-packages data build lab book book-fast bench bench-loop \
+	bench-grading accuracy lint freeze clean-state
 
 demo: setup data
 	$(PY) -m autograder demo
@@ -65,9 +67,19 @@ lab: setup data
 book: setup data
 	$(PY) -m autograder.book
 
-bench: setup data
+book-fast: setup data
+	$(PY) -m autograder.book --fast
+
+bench: bench-loop bench-grading
+
+bench-loop: setup
 	$(PY) benchmarks/bench_fashion_loop.py
+
+bench-grading: setup data
 	$(PY) benchmarks/bench_grading.py
+
+accuracy: setup data
+	$(PY) -m autograder.accuracy --repeat 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfcourse autograder tests benchmarks

@@ -5,7 +5,8 @@
     autograde [--assignment A] [--student S] [--workers N] [--force] [--no-sandbox]
     feedback  [--assignment A]             HTML feedback per student (no hidden tests)
     export    [--assignment A]             CSV + JSON of the grades (one row per student)
-    report    [--assignment A]             per test cell: how many failed, common messages
+    report    [--assignment A]             per test cell: how many failed, common messages;
+                                           submissions flagged for manual review, and why
     demo      [--assignment A] [--limit N] all of the above on the bundled examples
 
 Everything is written under course_state/ (or $TFCOURSE_STATE_DIR).
@@ -98,8 +99,11 @@ def cmd_autograde(args: argparse.Namespace, state: CourseState) -> list:
             raise CliError(str(exc)) from exc
         graded = [r for r in results if r.assignment == assignment]
         bad = [r for r in graded if r.status != "graded"]
+        flagged = [r for r in graded if r.needs_review]
         print(f"{assignment}: graded {len(graded)} submission(s), {len(bad)} could not be "
-              f"graded (score 0); log: {state.logs / 'autograde.log'}")
+              f"graded (score 0), {len(flagged)} flagged for manual review"
+              f"{' (' + ', '.join(r.student for r in flagged) + ')' if flagged else ''}; "
+              f"log: {state.logs / 'autograde.log'}")
     if not settings.sandbox:
         print(NO_SANDBOX_WARNING, file=sys.stderr)
     return results
@@ -132,6 +136,9 @@ def cmd_report(args: argparse.Namespace, state: CourseState) -> None:
         print(f"== {assignment} ==")
         print(report.format_failures(report.failures(state.root, assignment)) or
               "nothing graded yet")
+        review = report.format_flagged(report.flagged(state.root, assignment))
+        if review:
+            print(f"\n{review}")
 
 
 def cmd_demo(args: argparse.Namespace, state: CourseState) -> None:

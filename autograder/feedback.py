@@ -24,6 +24,10 @@ import nbformat
 from autograder.build import BEGIN_HIDDEN, END_HIDDEN, _strip_blocks
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Neutral on purpose: a flag asks a human to look, it is not a verdict (and the rules that
+# raised it are not the student's business).
+REVIEW_NOTE = ("**This submission has been set aside for manual review by your instructor.** "
+               "The scores below are the automatic ones and may change after the review.")
 
 
 def sanitise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -58,6 +62,8 @@ def _score_table(record: dict) -> str:
     if record.get("status") != "graded":
         head += (f"**Your notebook could not be graded ({record['status']}):** "
                  f"{html.escape(record.get('reason', ''))}\n\n")
+    if record.get("flags"):
+        head += REVIEW_NOTE + "\n\n"
     return head + "\n".join(rows)
 
 

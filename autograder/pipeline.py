@@ -27,7 +27,7 @@ from pathlib import Path
 
 from autograder import build, sandbox
 from autograder.sandbox import SandboxConfig
-from autograder.worker import GradeJob, GradeResult
+from autograder.worker import GradeJob, GradeResult, static_flags
 
 COURSE_ID = "tf_custom_training"
 NO_SANDBOX_WARNING = (
@@ -272,9 +272,11 @@ def run_jobs(
                           f"the grading worker died (exit code {slot.process.exitcode})")
                 slot.stop(kill=True)
                 slots[i] = _Slot(ctx, slot.index, log_dir)
+                notebook = Path(job.submission_dir) / f"{job.assignment}.ipynb"
                 on_result(job, GradeResult(job.assignment, job.student, job.key, status,
                                            reason=reason, seconds=round(elapsed, 3),
-                                           sandboxed=job.sandbox))
+                                           sandboxed=job.sandbox,
+                                           flags=static_flags(notebook)))
     finally:
         for slot in slots:
             slot.stop(kill=slot.job is not None)
@@ -342,9 +344,11 @@ def autograde(
         (state.logs / "submissions").mkdir(parents=True, exist_ok=True)
         (state.logs / "submissions" / f"{job.student}_{job.assignment}.log").write_text(
             result.log)
-        log.info("%s/%s: %s %.1f/%.1f in %.1f s%s", job.student, job.assignment,
+        log.info("%s/%s: %s %.1f/%.1f in %.1f s%s%s", job.student, job.assignment,
                  result.status, result.score, result.max_score, result.seconds,
-                 f" ({result.reason})" if result.reason else "")
+                 f" ({result.reason})" if result.reason else "",
+                 f" NEEDS REVIEW: {'; '.join(f['reason'] for f in result.flags)}"
+                 if result.flags else "")
         results.append(result)
         bar.update(1)
 

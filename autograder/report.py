@@ -1,7 +1,8 @@
 """Grade export (CSV + JSON from the gradebook) and the per-check failure report.
 
-Scores come from nbgrader's gradebook (the single source of truth); failure messages and the
-grading status come from the grade records the writer keeps next to it.
+Scores come from nbgrader's gradebook (the single source of truth); failure messages, the
+grading status and the integrity flags (``autograder.integrity``: a submission that needs
+manual review, and why) come from the grade records the writer keeps next to it.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def table(db_url: str, course_id: str, state_root: Path, assignment: str) -> dic
                 "status": record.get("status", "not graded"),
                 "reason": record.get("reason", ""),
                 "seconds": record.get("seconds"),
+                "needs_review": bool(record.get("flags")),
+                "flags": record.get("flags", []),
             })
     return {
         "assignment": assignment,
@@ -64,15 +67,50 @@ def export(db_url: str, course_id: str, state_root: Path, assignment: str,
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     grade_ids = [c["grade_id"] for c in data["columns"]]
-    writer.writerow(["student", *grade_ids, "total", "status", "reason"])
+    writer.writerow(["student", *grade_ids, "total", "status", "reason", "needs_review",
+                     "flags"])
     for row in data["students"]:
         writer.writerow([row["student"], *(f"{row['scores'][g]:g}" for g in grade_ids),
-                         f"{row['total']:g}", row["status"], row["reason"]])
+                         f"{row['total']:g}", row["status"], row["reason"],
+                         "yes" if row["needs_review"] else "", flag_text(row["flags"])])
     csv_path = Path(out_dir) / f"{assignment}_grades.csv"
     json_path = Path(out_dir) / f"{assignment}_grades.json"
     atomic_write(csv_path, buf.getvalue())
     atomic_write(json_path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return csv_path, json_path
+
+
+def flag_text(flags: list[dict]) -> str:
+    """Flags as one line: ``rule (cell): reason; ...``."""
+    return "; ".join(f"{f['rule']} ({f['cell']}): {f['reason']}" if f.get("cell")
+                     else f"{f['rule']}: {f['reason']}" for f in flags)
+
+
+def flagged(state_root: Path, assignment: str) -> list[dict]:
+    """Submissions with integrity flags: student, status, score, flags (sorted by student)."""
+    rows = []
+    for student, record in _records(state_root, assignment).items():
+        if record.get("flags"):
+            grades = record.get("grades", [])
+            rows.append({"student": student, "status": record.get("status", ""),
+                         "score": sum(g["score"] for g in grades),
+                         "max_score": sum(g["max_score"] for g in grades),
+                         "flags": record["flags"]})
+    return rows
+
+
+def format_flagged(rows: list[dict]) -> str:
+    """The report's "flagged for manual review" section ("" if nothing is flagged)."""
+    if not rows:
+        return ""
+    lines = [f"flagged for manual review: {len(rows)} submission(s)"]
+    for r in rows:
+        lines.append(f"  {r['student']} ({r['status']}, {r['score']:g} / {r['max_score']:g})")
+        for f in r["flags"]:
+            where = f" [{f['cell']}{', line ' + str(f['line']) if f.get('line') else ''}]" \
+                if f.get("cell") else ""
+            lines.append(f"    - {f['rule']}{where}: {f['reason']}")
+    return "\n".join(lines)
 
 
 def failures(state_root: Path, assignment: str, top: int = 3) -> list[dict]:
@@ -108,8 +146,12 @@ def format_summary(data: dict) -> str:
     lines = [head, "-" * len(head)]
     for r in data["students"]:
         seconds = f"{r['seconds']:.1f}" if r.get("seconds") is not None else "-"
+        # a flagged submission reads REVIEW whatever its status, with the flags as reason
+        status = "REVIEW" if r.get("needs_review") else r["status"]
+        reason = "; ".join(x for x in (
+            ", ".join(f["rule"] for f in r.get("flags", [])), r["reason"]) if x)
         lines.append(
             f"{r['student']:<{width}}  {r['total']:>5g} / {data['max_total']:<4g}  "
-            f"{r['status']:<8}  {seconds:>7}  {r['reason'][:70]}"
+            f"{status:<8}  {seconds:>7}  {reason[:70]}"
         )
     return "\n".join(lines)

@@ -72,6 +72,12 @@ class GradeResult:
     log: str = ""
     seconds: float = 0.0
     sandboxed: bool = True
+    # integrity flags (rule, reason, cell, line): the submission needs manual review
+    flags: list[dict] = field(default_factory=list)
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.flags)
 
     @property
     def score(self) -> float:
@@ -86,7 +92,8 @@ class GradeResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> GradeResult:
-        return cls(**data)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def nbgrader_config(
@@ -108,6 +115,11 @@ def nbgrader_config(
     cd.db_url = f"sqlite:///{db_path}"
     overrides.Execute.timeout = int(cell_timeout)
     overrides.Execute.interrupt_on_timeout = True
+    # Fixed versions of three nbgrader preprocessors (autograder/preprocessors.py): a dead
+    # kernel keeps what ran, deleted test cells are re-added, a pasted grade cell is harmless.
+    for group in ("sanitize_preprocessors", "autograde_preprocessors"):
+        overrides.Autograde[group] = [_FIXED.get(_name(pp), pp)
+                                      for pp in config.Autograde[group]]
     if ipc_prefix is not None:
         # ZMQ over IPC sockets (files) so the kernel can live in its own network namespace;
         # an absolute prefix because client and kernel run in different working folders.
@@ -115,6 +127,23 @@ def nbgrader_config(
         overrides.KernelManager.ip = str(ipc_prefix)
     config.merge(overrides)
     return config
+
+
+_FIXED = {
+    "Execute": "autograder.preprocessors.SurvivingExecute",
+    "OverwriteCells": "autograder.preprocessors.RestoreMissingCells",
+    "DeduplicateIds": "autograder.preprocessors.DropDuplicateIds",
+}
+
+
+def _name(preprocessor: Any) -> str:
+    """``Execute`` for nbgrader's class or its dotted name; other preprocessors: ""."""
+    module = getattr(preprocessor, "__module__", "")
+    if isinstance(preprocessor, str):
+        module, _, name = preprocessor.rpartition(".")
+    else:
+        name = getattr(preprocessor, "__name__", "")
+    return name if module.startswith("nbgrader.preprocessors") else ""
 
 
 def _scores(db_path: Path, course_id: str, job: GradeJob) -> list[dict]:
@@ -131,6 +160,68 @@ def _scores(db_path: Path, course_id: str, job: GradeJob) -> list[dict]:
                     "message": "",
                 })
     return rows
+
+
+def static_flags(notebook: Path) -> list[dict]:
+    """:func:`autograder.integrity.scan` of a submitted notebook ([] if it cannot be read)."""
+    from autograder import integrity
+
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:  # not JSON / not a notebook: graded 0 as an error anyway
+        return []
+    return [f.to_dict() for f in integrity.scan(nb)]
+
+
+def _cell_label(cell: nbformat.NotebookNode, index: int) -> str:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta.get("grade_id") or cell.get("id") or f"cell {index}"
+
+
+def evidence_flags(nb: nbformat.NotebookNode) -> list[dict]:
+    """Flags read from an autograded notebook: what happened while it ran.
+
+    * ``kernel-died``: a cell's output is the ``DeadKernelError`` of
+      :class:`autograder.preprocessors.SurvivingExecute`;
+    * ``canary-silenced`` / ``kernel-stopped``: test cells turned into an ``IntegrityError`` by
+      ``autograder.integrity.CheckCanary`` (error reporting tampered with / never ran);
+    * ``self-test``: a hidden check raised ``IntegrityFailure`` (numpy or builtins replaced).
+
+    One flag per rule; ``cell`` lists the cells where it was seen.
+    """
+    from autograder.integrity import Flag
+    from autograder.preprocessors import KERNEL_DIED
+
+    seen: dict[str, tuple[str, list[str]]] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        is_test = bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "error":
+                continue
+            ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+            if ename == KERNEL_DIED:
+                rule, reason = "kernel-died", (
+                    "the kernel died (exit, crash or resource limit); the cells after it did "
+                    "not run and score 0")
+            elif is_test and ename == "IntegrityError" and "never ran" in evalue:
+                rule, reason = "kernel-stopped", (
+                    "the kernel stopped before the end of the notebook; test cells that never "
+                    "ran score 0")
+            elif is_test and ename == "IntegrityError":
+                rule, reason = "canary-silenced", (
+                    "error reporting was tampered with (the grader's canary cell did not "
+                    "raise); every test cell scores 0")
+            elif is_test and ename == "IntegrityFailure":
+                rule, reason = "self-test", evalue.splitlines()[0][:300]
+            else:
+                continue
+            seen.setdefault(rule, (reason, []))[1].append(_cell_label(cell, index))
+    if "kernel-died" in seen:
+        seen.pop("kernel-stopped", None)  # the same event, told once
+    return [Flag(rule, reason, ", ".join(dict.fromkeys(cells)), 0).to_dict()
+            for rule, (reason, cells) in sorted(seen.items())]
 
 
 def _messages(nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -180,6 +271,10 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
         result.reason = f"the submitted file is not a valid notebook ({type(exc).__name__}: "
         result.reason += f"{first})"
         return
+    result.flags = static_flags(submitted / notebook)
+    extra = sorted(p.name for p in submitted.glob("*.ipynb") if p.name != notebook)
+    notes = [f"other notebooks in the submission were not graded: {', '.join(extra)}"] \
+        if extra else []
     uid = sandbox.sandbox_uid(job.slot)
     if job.sandbox:
         sandbox.prepare_scratch(scratch, uid, files_from=submitted)
@@ -219,6 +314,12 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     result.grades = grades
     result.autograded = nbformat.writes(nb)
     result.status = "graded"
+    evidence = evidence_flags(nb)
+    result.flags += evidence
+    if any(f["rule"] in ("kernel-died", "kernel-stopped") for f in evidence):
+        notes.insert(0, "the kernel stopped early (exit, crash or resource limit); test cells "
+                        "that never ran score 0")
+    result.reason = "; ".join(notes)
 
 
 def _first_error(log: str) -> str:

@@ -5,7 +5,9 @@ Only the main process writes course state. For each result, in this order:
 1. the autograded notebook -> ``autograded/<student>/<assignment>/<assignment>.ipynb``
    (temporary file + ``os.replace``: never half-written);
 2. the grades -> the nbgrader gradebook (one SQL transaction: ``auto_score`` of every grade
-   cell, a comment with the failure reason for a submission that could not be graded);
+   cell, a comment with the failure reason for a submission that could not be graded, and
+   ``needs_manual_grade`` on every grade cell of a submission with integrity flags, so that
+   formgrader lists it as needing manual grading);
 3. the grade record -> ``grades/<assignment>/<student>.json`` (atomic), which carries the
    submission key. It is written last: it is what ``autograde`` checks to skip unchanged
    submissions, so a run interrupted anywhere before it simply regrades that submission, and
@@ -97,7 +99,9 @@ class Writer:
                                      result.assignment, row["grade_id"])
                     continue
                 grade.auto_score = row["score"]
-                grade.needs_manual_grade = False
+                # formgrader shows "needs manual grade" for the submission; an instructor's
+                # manual score or a regrade without flags clears it
+                grade.needs_manual_grade = result.needs_review
             for notebook in gb.find_assignment(result.assignment).notebooks:
                 sub_nb = gb.find_submission_notebook(notebook.name, result.assignment,
                                                      result.student)
