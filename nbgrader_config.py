@@ -38,31 +38,39 @@ c.IgnorePattern.pattern = (
     r"|\A\s*\Z"  # whitespace only: what a closed tqdm bar leaves behind ("\r", "\n")
 )
 
-# Integrity canary around execution (autograder/integrity.py): a last cell that must fail; if
-# error reporting was tampered with, or the kernel died early, test cells cannot pass silently.
+# The autograde pipeline, as nbgrader's own but for four course-specific preprocessors:
+# * InjectCanary / CheckCanary (autograder/integrity.py): a probe cell that checks the checking
+#   functions are the originals, and a last cell that must fail; if error reporting was
+#   tampered with, the checks were replaced, or the kernel died early, test cells cannot pass
+#   silently.
+# * SurvivingExecute, RestoreMissingCells, DropDuplicateIds (autograder/preprocessors.py):
+#   fixes to nbgrader 0.9.6's Execute (a dead kernel keeps what ran), OverwriteCells (deleted
+#   test cells are re-added) and DeduplicateIds (a pasted grade cell is harmless).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
     ClearOutput,
-    DeduplicateIds,
-    Execute,
     IgnorePattern,
     LimitOutput,
-    OverwriteCells,
     OverwriteKernelspec,
     SaveAutoGrades,
 )
 
 from autograder.integrity import CheckCanary, InjectCanary  # noqa: E402
+from autograder.preprocessors import (  # noqa: E402
+    DropDuplicateIds,
+    RestoreMissingCells,
+    SurvivingExecute,
+)
 
 c.Autograde.sanitize_preprocessors = [
-    ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+    ClearOutput, DropDuplicateIds, OverwriteKernelspec, RestoreMissingCells, CheckCellMetadata,
     InjectCanary,
 ]
 c.Autograde.autograde_preprocessors = [
-    Execute, CheckCanary, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-    AssignLatePenalties, CheckCellMetadata,
+    SurvivingExecute, CheckCanary, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 
 # A cell may run at most this long (seconds) when autograding; the sandbox adds CPU-time and

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -29,6 +30,34 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 
 CANARY_ID = "autograder_integrity_canary"
 CANARY_MESSAGE = "autograder canary: error reporting works"
+PROBE_ID = "autograder_integrity_checks_probe"
+PROBE_TAG = "autograder-checks"
+CHECKS_REPLACED = ("the checking functions were replaced at run time ({}); every test cell "
+                   "scores 0 and the submission needs manual review")
+# Runs after every test cell, in the student's kernel: each function of the checking modules
+# must still be one defined in the checking package's own files. A per-run nonce makes the
+# "ok" line impossible to print in advance.
+_PROBE_SOURCE = """\
+def _autograder_probe(nonce):
+    import os, sys, types
+    bad = []
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("autograder.checks"):
+            continue
+        home = os.path.dirname(os.path.realpath(getattr(module, "__file__", "") or "/nonexistent"))
+        for attr, value in list(vars(module).items()):
+            if attr.startswith("__") or isinstance(value, types.ModuleType):
+                continue
+            if not callable(value) or not (
+                    attr.startswith("check") or attr in ("fail", "is_close", "self_test")):
+                continue
+            code = getattr(value, "__code__", None)
+            origin = os.path.realpath(code.co_filename) if code is not None else ""
+            if not origin.startswith(home + os.sep):
+                bad.append(name + "." + attr)
+    print("{tag}:" + nonce + ":" + ("ok" if not bad else "tampered:" + ",".join(bad)))
+_autograder_probe({nonce!r})
+del _autograder_probe"""
 
 
 @dataclass(frozen=True)
@@ -137,11 +166,14 @@ class InjectCanary(NbGraderPreprocessor):
     """Append a cell that must raise, so that tampered error reporting becomes visible."""
 
     def preprocess(self, nb, resources):
-        nb.cells = [c for c in nb.cells if c.get("id") != CANARY_ID]
+        nb.cells = [c for c in nb.cells if c.get("id") not in (CANARY_ID, PROBE_ID)]
+        probe = nbformat.v4.new_code_cell(
+            _PROBE_SOURCE.format(tag=PROBE_TAG, nonce=secrets.token_hex(12)))
+        probe["id"] = PROBE_ID
         # `assert`, not `raise`: an AST transformer that strips asserts is silenced too.
-        cell = nbformat.v4.new_code_cell(f"assert False, {CANARY_MESSAGE!r}")
-        cell["id"] = CANARY_ID
-        nb.cells.append(cell)
+        canary = nbformat.v4.new_code_cell(f"assert False, {CANARY_MESSAGE!r}")
+        canary["id"] = CANARY_ID
+        nb.cells.extend([probe, canary])
         return nb, resources
 
 
@@ -156,7 +188,8 @@ class CheckCanary(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         canary = next((c for c in nb.cells if c.get("id") == CANARY_ID), None)
-        nb.cells = [c for c in nb.cells if c.get("id") != CANARY_ID]
+        probe = next((c for c in nb.cells if c.get("id") == PROBE_ID), None)
+        nb.cells = [c for c in nb.cells if c.get("id") not in (CANARY_ID, PROBE_ID)]
         if canary is None:
             return nb, resources
         ran = canary.get("execution_count") is not None or bool(canary.get("outputs"))
@@ -164,9 +197,13 @@ class CheckCanary(NbGraderPreprocessor):
             out.get("output_type") == "error" and CANARY_MESSAGE in str(out.get("evalue", ""))
             for out in canary.get("outputs", [])
         )
-        if raised:
+        replaced = _probe_verdict(probe) if raised else None
+        if raised and replaced is None:
             return nb, resources
-        if ran:
+        if replaced is not None:
+            reason = CHECKS_REPLACED.format(replaced)
+            resources.setdefault("integrity", []).append("checks-replaced")
+        elif ran:
             reason = ("error reporting was tampered with (the grader's canary cell did not "
                       "raise); this submission needs manual review")
             resources.setdefault("integrity", []).append("canary-silenced")
@@ -184,3 +221,20 @@ class CheckCanary(NbGraderPreprocessor):
                 cell.outputs = [nbformat.v4.new_output(
                     "error", ename="IntegrityError", evalue=reason, traceback=[])]
         return nb, resources
+
+
+def _probe_verdict(probe: nbformat.NotebookNode | None) -> str | None:
+    """None when the probe printed its nonce with "ok"; else what was replaced (or why unsure)."""
+    if probe is None:
+        return None  # notebooks prepared without a probe (older runs)
+    match = re.search(r"_autograder_probe\('([0-9a-f]+)'\)", probe.get("source", ""))
+    text = "".join(o.get("text", "") for o in probe.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    if match is None:
+        return "the probe cell was altered"
+    for line in text.splitlines():
+        prefix = f"{PROBE_TAG}:{match.group(1)}:"
+        if line.startswith(prefix):
+            verdict = line[len(prefix):]
+            return None if verdict == "ok" else verdict.removeprefix("tampered:")
+    return "the probe could not report"

@@ -1,4 +1,4 @@
-"""Fixes to three nbgrader 0.9.6 preprocessors, substituted by the worker for the originals.
+"""Fixes to three nbgrader 0.9.6 preprocessors, used in place of the originals.
 
 * :class:`SurvivingExecute` (for ``Execute``): survives the death of the grading kernel.
 * :class:`RestoreMissingCells` (for ``OverwriteCells``): re-adds deleted test cells, which
@@ -7,9 +7,9 @@
   ordinary cell instead of a cell with empty nbgrader metadata, which nbgrader then rejects as
   "an old version of the nbgrader metadata format" (the whole submission failed).
 
-The worker substitutes them through their dotted names (``autograder.worker.nbgrader_config``);
-they are configured through the original classes' sections (traitlets applies a parent
-class's section to a subclass).
+``nbgrader_config.py`` lists them in the Autograde pipeline (so a hand-run
+``nbgrader autograde`` behaves like the grading workers); they are configured through the
+original classes' sections (traitlets applies a parent class's section to a subclass).
 
 Dead kernels: nbclient raises ``DeadKernelError`` when the kernel dies (``os._exit``, a
 resource limit of the sandbox, a crash); nbgrader 0.9.6 lets it fail the whole notebook, so

@@ -115,11 +115,6 @@ def nbgrader_config(
     cd.db_url = f"sqlite:///{db_path}"
     overrides.Execute.timeout = int(cell_timeout)
     overrides.Execute.interrupt_on_timeout = True
-    # Fixed versions of three nbgrader preprocessors (autograder/preprocessors.py): a dead
-    # kernel keeps what ran, deleted test cells are re-added, a pasted grade cell is harmless.
-    for group in ("sanitize_preprocessors", "autograde_preprocessors"):
-        overrides.Autograde[group] = [_FIXED.get(_name(pp), pp)
-                                      for pp in config.Autograde[group]]
     if ipc_prefix is not None:
         # ZMQ over IPC sockets (files) so the kernel can live in its own network namespace;
         # an absolute prefix because client and kernel run in different working folders.
@@ -127,23 +122,6 @@ def nbgrader_config(
         overrides.KernelManager.ip = str(ipc_prefix)
     config.merge(overrides)
     return config
-
-
-_FIXED = {
-    "Execute": "autograder.preprocessors.SurvivingExecute",
-    "OverwriteCells": "autograder.preprocessors.RestoreMissingCells",
-    "DeduplicateIds": "autograder.preprocessors.DropDuplicateIds",
-}
-
-
-def _name(preprocessor: Any) -> str:
-    """``Execute`` for nbgrader's class or its dotted name; other preprocessors: ""."""
-    module = getattr(preprocessor, "__module__", "")
-    if isinstance(preprocessor, str):
-        module, _, name = preprocessor.rpartition(".")
-    else:
-        name = getattr(preprocessor, "__name__", "")
-    return name if module.startswith("nbgrader.preprocessors") else ""
 
 
 def _scores(db_path: Path, course_id: str, job: GradeJob) -> list[dict]:
@@ -185,6 +163,8 @@ def evidence_flags(nb: nbformat.NotebookNode) -> list[dict]:
       :class:`autograder.preprocessors.SurvivingExecute`;
     * ``canary-silenced`` / ``kernel-stopped``: test cells turned into an ``IntegrityError`` by
       ``autograder.integrity.CheckCanary`` (error reporting tampered with / never ran);
+    * ``checks-replaced``: the grader's probe cell found checking functions that are not the
+      package's own (``autograder.integrity``), so every test cell was turned into a failure;
     * ``self-test``: a hidden check raised ``IntegrityFailure`` (numpy or builtins replaced).
 
     One flag per rule; ``cell`` lists the cells where it was seen.
@@ -209,6 +189,8 @@ def evidence_flags(nb: nbformat.NotebookNode) -> list[dict]:
                 rule, reason = "kernel-stopped", (
                     "the kernel stopped before the end of the notebook; test cells that never "
                     "ran score 0")
+            elif is_test and ename == "IntegrityError" and "checking functions" in evalue:
+                rule, reason = "checks-replaced", evalue.splitlines()[0][:300]
             elif is_test and ename == "IntegrityError":
                 rule, reason = "canary-silenced", (
                     "error reporting was tampered with (the grader's canary cell did not "

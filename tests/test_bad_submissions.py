@@ -229,7 +229,8 @@ def test_catalogue_covers_every_case_and_says_what_to_expect() -> None:
 
 
 _KNOWN_RULES = {rule for rule, _, _ in integrity._TEXT_RULES} | {
-    "library-patch", "kernel-died", "kernel-stopped", "canary-silenced", "self-test"}
+    "library-patch", "kernel-died", "kernel-stopped", "canary-silenced", "self-test",
+    "checks-replaced"}
 
 
 def test_every_case_builds(tmp_path: Path) -> None:
