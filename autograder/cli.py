@@ -171,11 +171,20 @@ def cmd_demo(args: argparse.Namespace, state: CourseState) -> None:
     cmd_autograde(args, state)
     cmd_feedback(args, state)
     cmd_export(args, state)
+    broken = []
     for assignment in chosen:
         data = report.table(state.db_url, COURSE_ID, state.root, assignment)
         print(f"\n== {assignment} ==")
         print(report.format_summary(data))
+        reference = next((r for r in data["students"] if r["student"] == "reference"), None)
+        if reference is not None and reference["total"] < data["max_total"]:
+            broken.append(f"{assignment}: {reference['total']:g} / {data['max_total']:g}")
     print(f"\n[demo] done in {time.monotonic() - start:.0f} s; everything is in {state.root}")
+    if broken:
+        # The reference answers must get full marks; anything else is a grading fault (data
+        # unreadable in the sandbox, a limit too tight, a broken check), never a student's.
+        raise CliError("the reference submission lost points, so grading itself is broken: "
+                       + "; ".join(broken) + f". See {state.root / 'logs'}")
 
 
 def _grading_options(p: argparse.ArgumentParser) -> None:
