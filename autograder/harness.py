@@ -8,10 +8,8 @@ variant (mutant) tests and the grading-accuracy report; the real autograde path 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +18,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder.build import REPO_ROOT, source_path
+from autograder.build import REPO_ROOT, nbgrader_env, source_path
 from autograder.variants import Variant, apply
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -43,9 +41,9 @@ class CellResult:
 
 
 def grading_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+    """nbgrader's environment (``build.nbgrader_env``) in fast mode, plus ``extra``."""
+    env = nbgrader_env()
     env.update({"TFCOURSE_MODE": "fast", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"})
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra or {})
     return env
 
