@@ -23,9 +23,11 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not (SHARED_DATA / "breast-cancer-wisconsin.data").is_file():
+    """The data mirror: $TFCOURSE_DATA_MIRROR, else ../shared/data next to the checkout."""
+    mirror = Path(os.environ.get("TFCOURSE_DATA_MIRROR") or SHARED_DATA)
+    if not (mirror / "breast-cancer-wisconsin.data").is_file():
         pytest.fail(
-            f"the course data mirror {SHARED_DATA} is missing; set TFCOURSE_DATA_MIRROR to a "
+            f"the course data mirror {mirror} is missing; set TFCOURSE_DATA_MIRROR to a "
             "folder holding breast-cancer-wisconsin.data"
         )
-    return SHARED_DATA
+    return mirror
