@@ -40,9 +40,14 @@ BEGIN_HIDDEN = re.compile(r"^\s*### BEGIN HIDDEN TESTS\s*$")
 END_HIDDEN = re.compile(r"^\s*### END HIDDEN TESTS\s*$")
 
 
+#: The order in which the course teaches its assignments (lab, book, docs, CLI listings).
+COURSE_ORDER = ("training_basics", "fashion_mnist", "breast_cancer")
+
+
 def assignments() -> list[str]:
-    """Assignment ids, one per authoring file (sorted)."""
-    return sorted(p.stem for p in AUTHORING.glob("*.py"))
+    """Assignment ids, one per authoring file: ``COURSE_ORDER`` first, any others sorted after."""
+    found = {p.stem for p in AUTHORING.glob("*.py")}
+    return [a for a in COURSE_ORDER if a in found] + sorted(found - set(COURSE_ORDER))
 
 
 def source_path(assignment: str) -> Path:
