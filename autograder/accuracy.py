@@ -1,7 +1,7 @@
 """Grading accuracy: do correct answers get full credit and does every mutant lose points?
 
 ``python -m autograder.accuracy [--repeat 2] [--assignment A] [--json out.json]`` grades every
-variant of ``tests/fixtures/variants/`` (each in a fresh kernel, in fast mode, with the hidden
+variant of ``examples/variants/`` (each in a fresh kernel, in fast mode, with the hidden
 tests of the source notebook) and prints a confusion table per exercise and overall, then
 lists every misgraded case. With ``--repeat 2`` each variant is graded twice and any
 difference in scores is reported as non-determinism. Exit status 1 if anything is misgraded.

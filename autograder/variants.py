@@ -1,6 +1,6 @@
 """Answer variants: correct alternatives and realistic wrong implementations (mutants).
 
-A variant file lives in ``tests/fixtures/variants/<assignment>/<name>.py``::
+A variant file lives in ``examples/variants/<assignment>/<name>.py``::
 
     # kind: mutant
     # description: update has the wrong sign (assign_add instead of assign_sub)
@@ -32,7 +32,7 @@ import nbformat
 
 from autograder.build import BEGIN_SOLUTION, END_SOLUTION, REPO_ROOT
 
-VARIANTS_ROOT = REPO_ROOT / "tests" / "fixtures" / "variants"
+VARIANTS_ROOT = REPO_ROOT / "examples" / "variants"
 _HEADER = re.compile(r"^#\s*(kind|description|fails|message)\s*:\s*(.*)$")
 _SECTION = re.compile(r"^#\s*%%\s*solution\s*:\s*(\S+)\s*$")
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_grading.py [--assignment A] [--n 24] [--workers 1 2]
 
-Makes ``n`` submissions (correct variants and mutants from tests/fixtures/variants, cycled),
+Makes ``n`` submissions (correct variants and mutants from examples/variants, cycled),
 releases the assignment into a temporary course state, and grades everything once per worker
 count with ``--force`` (same submissions, fresh grading). Prints the median seconds per
 submission (as measured inside the worker: private course + nbgrader autograde + sandboxed

@@ -2,7 +2,7 @@
 
 ``python examples/make_examples.py OUT_DIR [ASSIGNMENT ...]`` writes
 ``OUT_DIR/<assignment>/<student>.ipynb``: every ``correct`` and ``mutant`` variant of
-``tests/fixtures/variants/<assignment>/`` applied to the release with
+``examples/variants/<assignment>/`` applied to the release with
 :func:`autograder.variants.as_submission`, plus three fixed ones: ``reference`` (the reference
 solution), ``blank`` (the release as handed out) and ``corrupt`` (not a notebook).
 The student id says which variant it is (``m03_sign_flipped``).

@@ -2,7 +2,7 @@
 
 (a) fast, in-process: each check passes a correct implementation and fails small wrong ones
     with a message naming the mistake;
-(b) slow: every variant in tests/fixtures/variants/fashion_mnist graded in a fresh kernel.
+(b) slow: every variant in examples/variants/fashion_mnist graded in a fresh kernel.
 """
 
 from __future__ import annotations

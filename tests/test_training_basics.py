@@ -2,7 +2,7 @@
 
 The fast tests call the check functions in-process with small Python implementations (right
 ones must pass, each typical mistake must raise ``CheckFailure`` naming it). The slow test
-grades every variant of ``tests/fixtures/variants/training_basics`` in fresh kernels.
+grades every variant of ``examples/variants/training_basics`` in fresh kernels.
 """
 
 from __future__ import annotations
