@@ -161,13 +161,16 @@ def ensure_data() -> None:
 
     for path in data.fetch_all():
         print(f"[lab] data ok: {path}")
-    if fashion_mnist.mirror_dir() is not None or fashion_mnist.is_prepared():
+    if fashion_mnist.has_local_copy():
         print("[lab] Fashion-MNIST: a local copy is available")
+    elif fashion_mnist.download_reachable():
+        print("[lab] Fashion-MNIST: no local copy; tensorflow_datasets downloads it (~30 MB) "
+              "on first use.")
     else:
         print(
-            "[lab] Fashion-MNIST: no local copy; tensorflow_datasets downloads it (~30 MB) on "
-            f"first use. Offline, set {fashion_mnist.MIRROR_ENV} to a folder with the IDX files "
-            f"or {fashion_mnist.SOURCE_ENV}=mock."
+            "[lab] Fashion-MNIST: no local copy and no internet, so its notebook runs on "
+            f"labelled mock data. For the real data, stop the lab and start it with "
+            f"{fashion_mnist.MIRROR_ENV}=/folder/with/the/four/IDX/files."
         )
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +20,21 @@ def isolated_tfds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(fm.TFDS_DIR_ENV, str(tmp_path / "tfds"))
     monkeypatch.delenv(fm.MIRROR_ENV, raising=False)
     monkeypatch.delenv(fm.SOURCE_ENV, raising=False)
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (connections are refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download host is a closed loopback port: what an offline machine sees."""
+    monkeypatch.setattr(fm, "DOWNLOAD_URL", f"http://127.0.0.1:{_closed_port()}/")
 
 
 def test_idx_files_round_trip(tmp_path: Path) -> None:
@@ -27,11 +45,14 @@ def test_idx_files_round_trip(tmp_path: Path) -> None:
     assert labels.shape == (3,) and labels.max() < 10
 
 
-def test_source_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_source_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline) -> None:
     monkeypatch.setenv("TFCOURSE_MODE", "fast")
     assert fm.resolve_source() == "mock"  # fast mode, no real copy anywhere
     monkeypatch.setenv("TFCOURSE_MODE", "full")
-    assert fm.resolve_source() == "real"  # full mode never silently falls back to mock
+    assert fm.resolve_source() == "mock"  # full mode, offline: mock (with its banner)
+    monkeypatch.setenv(fm.SOURCE_ENV, "real")
+    assert fm.resolve_source() == "real"  # asked for explicitly
+    monkeypatch.delenv(fm.SOURCE_ENV)
     monkeypatch.setenv(fm.MIRROR_ENV, str(tmp_path))
     monkeypatch.setenv("TFCOURSE_MODE", "fast")
     assert fm.resolve_source() == "real"  # a mirror means real data, even in fast mode
@@ -40,6 +61,59 @@ def test_source_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv(fm.SOURCE_ENV, "bogus")
     with pytest.raises(ValueError, match="bogus"):
         fm.resolve_source()
+
+
+def test_full_mode_with_a_reachable_host_takes_the_real_data(monkeypatch) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setattr(fm, "DOWNLOAD_URL", f"http://127.0.0.1:{server.getsockname()[1]}/")
+        monkeypatch.setenv("TFCOURSE_MODE", "full")
+        assert fm.download_reachable()
+        assert fm.resolve_source() == "real"
+
+
+def test_download_url_is_the_one_tfds_downloads_from() -> None:
+    import tensorflow_datasets as tfds
+
+    hosts = {urllib.parse.urlsplit(u).netloc for u in tfds.builder_cls("fashion_mnist").url_infos}
+    assert hosts == {urllib.parse.urlsplit(fm.DOWNLOAD_URL).netloc}
+
+
+def test_unanswered_lookup_gives_up_within_the_timeout(monkeypatch) -> None:
+    """A name lookup or connection that never answers costs the timeout, not minutes."""
+
+    def never_answers(address, timeout=None):
+        time.sleep(30)
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(fm.socket, "create_connection", never_answers)
+    started = time.monotonic()
+    assert not fm.download_reachable(timeout_s=1.0)
+    assert time.monotonic() - started < 3
+
+
+def test_real_data_offline_stops_at_once_with_one_paragraph(offline) -> None:
+    started = time.monotonic()
+    with pytest.raises(fm.FashionMnistUnavailable) as caught:
+        fm.load("real")
+    assert time.monotonic() - started < 20  # TFDS's retries took minutes
+    message = str(caught.value)
+    assert fm.MIRROR_ENV in message and "restart the kernel" in message
+    assert "\n" not in message  # one paragraph
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no chain
+
+
+def test_auto_in_full_mode_offline_runs_on_labelled_mock_data(
+    monkeypatch: pytest.MonkeyPatch, offline, capsys
+) -> None:
+    monkeypatch.setenv("TFCOURSE_MODE", "full")
+    started = time.monotonic()
+    loaded = fm.load()
+    assert time.monotonic() - started < 20
+    assert loaded.is_mock
+    out = capsys.readouterr().out
+    assert out.startswith("*** MOCK DATA") and fm.MIRROR_ENV in out and "restart the kernel" in out
 
 
 def test_mock_data_is_labelled_and_shaped_like_the_real_data(capsys) -> None:
