@@ -14,20 +14,26 @@ original classes' sections (traitlets applies a parent class's section to a subc
 Dead kernels: nbclient raises ``DeadKernelError`` when the kernel dies (``os._exit``, a
 resource limit of the sandbox, a crash); nbgrader 0.9.6 lets it fail the whole notebook, so
 every cell, even those that ran and passed, would score 0 and the autograded notebook would be
-lost. Here the cell that was running gets a ``DeadKernelError`` error output (so a test cell
-whose kernel died scores 0 even if it printed something first), the cells after it do not run,
-and ``autograder.integrity.CheckCanary`` turns the test cells among them into failures
-(nbgrader would give a test cell without outputs full points). The worker reads the error
-output to flag the submission for review.
+lost. Here the cell that was running gets a ``DeadKernelError`` error output, the cells after
+it do not run, and the executor's evidence says where the kernel died. Scores never come from
+whether a cell raised: the judge (:mod:`autograder.judge`) scores each test cell from the
+observation taken while it ran, so a test cell that never ran scores 0.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
+from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells
+from traitlets import Unicode
+from traitlets.config import Configurable
+
+from autograder.judge import protocol
 
 KERNEL_DIED = "DeadKernelError"
 KERNEL_DIED_MESSAGE = (
@@ -36,8 +42,80 @@ KERNEL_DIED_MESSAGE = (
 )
 
 
-class SurvivingExecute(Execute):
-    """``Execute``, except that a dead kernel stops execution instead of failing the notebook."""
+def grade_id_of(cell: Any) -> str | None:
+    """The grade id of a code test cell (after nbgrader restored it), else None."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    if cell.get("cell_type") == "code" and meta.get("grade") and meta.get("grade_id"):
+        return str(meta["grade_id"])
+    return None
+
+
+def neutralise_metadata(nb: Any) -> None:
+    """Drop every cell metadata key but ``nbgrader``: tags such as ``skip-execution`` or
+    ``raises-exception`` are the student's to edit and must not change what runs."""
+    for cell in nb.cells:
+        keep = cell.get("metadata", {}).get("nbgrader")
+        cell["metadata"] = nbformat.NotebookNode({"nbgrader": keep} if keep else {})
+
+
+class ObservingExecution(Configurable):
+    """Mixin for an nbclient executor: take each test cell's observation right after it ran.
+
+    Before a test cell runs, the kernel's observation folder is emptied; after it ran, the
+    file of that cell's grade id is read (:func:`autograder.judge.protocol.harvest`) and
+    kept in :attr:`evidence`, in the trusted process. An observation therefore only counts
+    when it was written while its own test cell executed.
+    """
+
+    observation_dir = Unicode("", help="host path of the kernel's observation folder").tag(
+        config=True)
+    run_nonce = Unicode("", help="this grading run's nonce (in every challenge)").tag(
+        config=True)
+    evidence_file = Unicode("", help="where to write the evidence JSON after the run").tag(
+        config=True)
+
+    def start_evidence(self) -> dict:
+        self.evidence = {"observations": {}, "missing": {}, "executed": [], "errors": {},
+                         "kernel_died": None}
+        # nbclient skips cells tagged with this; make it a value no student can guess
+        self.skip_cells_with_tag = f"autograder-never-{secrets.token_hex(8)}"
+        return self.evidence
+
+    async def async_execute_cell(
+        self, cell: Any, cell_index: int, execution_count: int | None = None,
+        store_history: bool = True,
+    ) -> Any:
+        grade_id = grade_id_of(cell) if self.observation_dir else None
+        if grade_id is None:
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count, store_history)
+        folder = Path(self.observation_dir)
+        protocol.clear(folder)
+        try:
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count, store_history)
+        finally:
+            evidence = self.evidence
+            evidence["executed"].append(grade_id)
+            data, why = protocol.harvest(folder, grade_id, self.run_nonce)
+            if data is not None:
+                evidence["observations"][grade_id] = data
+            else:
+                evidence["missing"][grade_id] = why
+            errors = [f"{o.get('ename', '')}: {str(o.get('evalue', ''))[:300]}"
+                      for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errors:
+                evidence["errors"][grade_id] = errors[-1]
+
+    def write_evidence(self) -> None:
+        if self.evidence_file:
+            Path(self.evidence_file).write_text(json.dumps(self.evidence))
+
+
+class SurvivingExecute(ObservingExecution, Execute):
+    """``Execute``, except that a dead kernel stops execution instead of failing the notebook,
+    student-editable metadata never changes what runs, and each test cell's observation is
+    taken right after it ran (:class:`ObservingExecution`)."""
 
     def execute_cell(
         self, cell: Any, cell_index: int, execution_count: int | None = None,
@@ -49,14 +127,19 @@ class SurvivingExecute(Execute):
             cell.setdefault("outputs", []).append(nbformat.v4.new_output(
                 "error", ename=KERNEL_DIED, evalue=KERNEL_DIED_MESSAGE,
                 traceback=[f"{KERNEL_DIED}: {KERNEL_DIED_MESSAGE}"]))
+            self.evidence["kernel_died"] = grade_id_of(cell) or cell.get("id") or str(cell_index)
             raise
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> tuple[Any, Any]:
+        neutralise_metadata(nb)
+        self.start_evidence()
         try:
             return super().preprocess(nb, resources, km)
         except DeadKernelError:
             self.log.error("the kernel died; the remaining cells were not run")
             return nb, resources
+        finally:
+            self.write_evidence()
 
 
 class RestoreMissingCells(OverwriteCells):

@@ -17,7 +17,7 @@ first through ``JUPYTER_PATH``) whose argv is::
   grader over ZMQ **IPC** sockets (files in the submission's runtime folder, bind-mounted
   read-write), which cross a network namespace where TCP loopback does not;
 * the filesystem is empty except read-only binds of /usr, a minimal /etc, the interpreter
-  (venv + base prefix), a site folder holding only ``tfcourse`` and ``autograder.checks``, and
+  (venv + base prefix), a site folder holding only ``tfcourse`` and ``autograder.observe``, and
   the data files; the repo, ``source/``, ``course_state/`` and the gradebook are not mounted;
 * the only writable places are the submission's scratch folder and a private tmpfs /tmp;
 * the kernel runs as an unprivileged uid with no capabilities (so RLIMIT_NPROC applies; root
@@ -103,9 +103,9 @@ def check_available() -> None:
 def build_site(target: Path) -> Path:
     """A read-only import folder with only what a kernel may import from the repo.
 
-    ``tfcourse`` (student helpers) and ``autograder.checks`` (the hidden tests call them), plus
-    the data manifest that ``tfcourse.data`` reads; nothing else of ``autograder`` (build,
-    gradebook paths) and no notebook.
+    ``tfcourse`` (student helpers) and ``autograder.observe`` (the hidden test cells call it to
+    record what the student's functions do), plus the data manifest that ``tfcourse.data``
+    reads; nothing else of ``autograder``: no judge, no reference solution, no expected value.
     """
     target = Path(target)
     if target.exists():
@@ -113,10 +113,10 @@ def build_site(target: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO_ROOT / "tfcourse", target / "tfcourse", ignore=ignore)
     shutil.copytree(
-        REPO_ROOT / "autograder" / "checks", target / "autograder" / "checks", ignore=ignore
+        REPO_ROOT / "autograder" / "observe", target / "autograder" / "observe", ignore=ignore
     )
     (target / "autograder" / "__init__.py").write_text(
-        '"""Only the hidden-test checks are available inside the grading sandbox."""\n'
+        '"""Only the observers are available inside the grading sandbox (no judge)."""\n'
     )
     manifest = REPO_ROOT / "data" / "manifest.json"
     if manifest.is_file():
@@ -177,8 +177,14 @@ def _python_binds() -> list[str]:
 def kernel_argv(
     scratch: Path, site: Path, uid: int, config: SandboxConfig,
     data_dir: Path | None = None, tfds_dir: Path | None = None,
+    exchange: tuple[Path, Path] | None = None,
 ) -> list[str]:
-    """argv of the sandboxed ``python3`` kernelspec for one submission."""
+    """argv of the sandboxed ``python3`` kernelspec for one submission.
+
+    ``exchange``: (challenge folder, observation folder) of the fail-closed judge
+    (:mod:`autograder.judge`): the first is bound read-only at ``/sbx/challenge``, the second
+    read-write at ``/sbx/obs``; both live outside ``scratch`` so the kernel cannot replace them.
+    """
     tools = find_tools()
     scratch = Path(scratch)
     home, work = scratch / "home", scratch / "work"
@@ -202,6 +208,12 @@ def kernel_argv(
     if tfds_dir is not None and Path(tfds_dir).is_dir():
         binds += ["--ro-bind", str(tfds_dir), f"{SANDBOX_MOUNT}/tfds"]
         env["TFCOURSE_TFDS_DIR"] = f"{SANDBOX_MOUNT}/tfds"
+    if exchange is not None:
+        challenge_dir, obs_dir = exchange
+        binds += ["--ro-bind", str(challenge_dir), f"{SANDBOX_MOUNT}/challenge",
+                  "--bind", str(obs_dir), f"{SANDBOX_MOUNT}/obs"]
+        env["TFCOURSE_CHALLENGE_DIR"] = f"{SANDBOX_MOUNT}/challenge"
+        env["TFCOURSE_OBS_DIR"] = f"{SANDBOX_MOUNT}/obs"
     binds += _mkdirs(scratch) + ["--bind", str(scratch), str(scratch)]
     binds += ["--perms", "0444", "--ro-bind-data", "3", f"{SANDBOX_MOUNT}/connection.json"]
     setenv: list[str] = ["--clearenv"]
@@ -249,12 +261,13 @@ def prepare_scratch(scratch: Path, uid: int, files_from: Path | None = None) -> 
 def write_kernelspec(
     kernels_root: Path, scratch: Path, site: Path, uid: int, config: SandboxConfig,
     data_dir: Path | None = None, tfds_dir: Path | None = None,
+    exchange: tuple[Path, Path] | None = None,
 ) -> Path:
     """Write ``<kernels_root>/kernels/python3/kernel.json`` (put kernels_root on JUPYTER_PATH)."""
     spec_dir = Path(kernels_root) / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": kernel_argv(scratch, site, uid, config, data_dir, tfds_dir),
+        "argv": kernel_argv(scratch, site, uid, config, data_dir, tfds_dir, exchange),
         "display_name": "Python 3 (sandboxed grading kernel)",
         "language": "python",
         # bwrap --new-session puts the kernel in its own session: SIGINT to the launcher's
@@ -266,7 +279,9 @@ def write_kernelspec(
     return spec_dir
 
 
-def unsandboxed_kernelspec(kernels_root: Path, scratch: Path) -> Path:
+def unsandboxed_kernelspec(
+    kernels_root: Path, scratch: Path, exchange: tuple[Path, Path] | None = None
+) -> Path:
     """A plain ``python3`` kernelspec (``--no-sandbox``) with the grading environment."""
     spec_dir = Path(kernels_root) / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -277,6 +292,9 @@ def unsandboxed_kernelspec(kernels_root: Path, scratch: Path) -> Path:
         "env": {"TFCOURSE_MODE": "fast", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0",
                 "MPLBACKEND": "Agg", "HOME": str(Path(scratch) / "home")},
     }
+    if exchange is not None:
+        spec["env"]["TFCOURSE_CHALLENGE_DIR"] = str(exchange[0])
+        spec["env"]["TFCOURSE_OBS_DIR"] = str(exchange[1])
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return spec_dir
 
