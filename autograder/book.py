@@ -35,6 +35,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.build import READERS, REPO_ROOT, assignments, reader_path
+from tfcourse.mode import QUIET_TENSORFLOW_ENV
 
 DEFAULT_OUT = REPO_ROOT / "build" / "book"
 BOOK_TITLE = "Custom training loops in TensorFlow 2 and Keras 3"
@@ -149,7 +150,7 @@ def kernel_env(fast: bool, fashion: str | None) -> dict[str, str]:
 
     env = dict(os.environ)
     env["TFCOURSE_MODE"] = "fast" if fast else "full"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.update(QUIET_TENSORFLOW_ENV)
     if fashion is not None:
         env[fashion_mnist.SOURCE_ENV] = fashion
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

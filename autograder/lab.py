@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from autograder.build import RELEASE, REPO_ROOT, assignments, release_path
+from tfcourse.mode import QUIET_TENSORFLOW_ENV
 
 DEFAULT_WORKDIR = REPO_ROOT / "course_state" / "student_work"
 DEFAULT_PORT = 8888
@@ -198,7 +199,7 @@ def server_env(workdir: Path, base: dict[str, str] | None = None) -> dict[str, s
     extra = [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([config_dir, *extra])
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.update(QUIET_TENSORFLOW_ENV)
     return env
 
 

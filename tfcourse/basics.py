@@ -1,7 +1,9 @@
 """Plots of the notebook ``training_basics`` (a linear model ``y = w * x + b``).
 
 Only drawing code: every number plotted (predictions, histories, losses) is computed in the
-notebook and passed in, so no exercise is solved here. Each function returns its figure.
+notebook and passed in, so no exercise is solved here. Each function draws one figure and
+returns ``None``, so a cell that ends with the call shows the plot once and no object repr
+(``plt.gcf()`` is the figure).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 TRUE_STYLE = {"color": "black", "linestyle": "--", "linewidth": 1.2}
@@ -33,7 +34,7 @@ def plot_data_and_predictions(
     true_w: float | None = None,
     true_b: float | None = None,
     title: str = "Data and the model's predictions",
-) -> Figure:
+) -> None:
     """Scatter the data, draw the model's predictions and (optionally) the true line dashed."""
     x, y, p = _np(xs), _np(ys), _np(predictions)
     order = np.argsort(x)
@@ -46,12 +47,11 @@ def plot_data_and_predictions(
     ax.set(xlabel="x", ylabel="y", title=title)
     ax.legend(loc="upper left")
     fig.tight_layout()
-    return fig
 
 
 def plot_history(
     ws: Sequence[Any], bs: Sequence[Any], losses: Sequence[Any], true_w: float, true_b: float
-) -> Figure:
+) -> None:
     """Left: ``w`` and ``b`` per epoch against the true values (dashed). Right: loss per epoch."""
     w, b, loss = _np(ws), _np(bs), _np(losses)
     epochs = np.arange(len(w))
@@ -67,7 +67,6 @@ def plot_history(
     for ax in (ax_params, ax_loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
-    return fig
 
 
 def plot_loss_surface(
@@ -78,7 +77,7 @@ def plot_loss_surface(
     bs: Sequence[Any] | None = None,
     span: float = 3.0,
     steps: int = 25,
-) -> Figure:
+) -> None:
     """Loss as a function of ``w`` (``b`` at its true value), of ``b`` (``w`` true) and of both.
 
     ``loss_fn(w, b)`` returns the loss of the model with those parameters on the data; the
@@ -115,4 +114,3 @@ def plot_loss_surface(
     ax_2d.set(xlabel="w", ylabel="b", title="Loss surface over (w, b)")
     ax_2d.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    return fig

@@ -3,7 +3,8 @@
 :func:`load_raw` returns the file exactly as published (699 rows, ``?`` in ``bare_nuclei``,
 classes 2 and 4), with the column names of the UCI attribute list written in snake_case. The
 cleaning steps (drop ``id``, drop the ``?`` rows, map the classes to 0/1) are taught in the
-notebook, so they are not done here. Nothing in this module is an exercise solution.
+notebook, so they are not done here. Nothing in this module is an exercise solution. The plot
+functions show their figure and return ``None``, so no ``<Axes: ...>`` repr follows a plot.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def load_raw() -> Any:
     )
 
 
-def plot_class_histogram(labels: Sequence[Any], title: str = "Class counts") -> Any:
-    """Bar chart of how many rows each class value has; returns the matplotlib Axes."""
+def plot_class_histogram(labels: Sequence[Any], title: str = "Class counts") -> None:
+    """Bar chart of how many rows each class value has."""
     import matplotlib.pyplot as plt
 
     values, counts = np.unique(np.asarray(labels).ravel(), return_counts=True)
@@ -62,15 +63,14 @@ def plot_class_histogram(labels: Sequence[Any], title: str = "Class counts") -> 
     ax.set_ylabel("rows")
     ax.set_title(title)
     plt.show()
-    return ax
 
 
 def plot_loss_curves(
     train_losses: Sequence[float],
     val_losses: Sequence[float],
     title: str = "Loss per epoch",
-) -> Any:
-    """Training and validation loss per epoch on one chart; returns the matplotlib Axes."""
+) -> None:
+    """Training and validation loss per epoch on one chart."""
     import matplotlib.pyplot as plt
 
     epochs = np.arange(1, len(train_losses) + 1)
@@ -84,7 +84,6 @@ def plot_loss_curves(
     ax.set_title(title)
     ax.legend()
     plt.show()
-    return ax
 
 
 def plot_confusion_matrix(
@@ -92,8 +91,8 @@ def plot_confusion_matrix(
     y_pred: Any,
     title: str = "Confusion matrix",
     class_names: Sequence[str] = CLASS_NAMES,
-) -> Any:
-    """Confusion matrix of 0/1 labels and 0/1 predictions (any shape); returns the Axes.
+) -> None:
+    """Confusion matrix of 0/1 labels and 0/1 predictions (any shape).
 
     Rows are the true class, columns the predicted class, as in scikit-learn.
     """
@@ -115,4 +114,3 @@ def plot_confusion_matrix(
     ax.set_ylabel("true")
     ax.set_title(title)
     plt.show()
-    return ax

@@ -1,6 +1,8 @@
 """Plots for the Fashion-MNIST notebook: loss curves and a grid of labelled predictions.
 
 Only drawing code lives here; the training loop the notebook teaches stays in the notebook.
+The functions return ``None`` (``plt.gcf()`` is the figure), so a cell that ends with a call
+shows the plot once and no object repr.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ def plot_loss_curves(
     history: Mapping[str, Sequence[Any]],
     title: str = "Loss per epoch",
     ax: Any = None,
-) -> Any:
-    """Plot ``history["loss"]`` and ``history["val_loss"]`` against the epoch; return the figure.
+) -> None:
+    """Plot ``history["loss"]`` and ``history["val_loss"]`` against the epoch (on ``ax`` if given).
 
     ``history`` is a dict of per-epoch lists such as the one ``fit_custom`` returns, or
     ``keras.callbacks.History.history``.
@@ -45,7 +47,6 @@ def plot_loss_curves(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    return fig
 
 
 def plot_predictions(
@@ -55,8 +56,8 @@ def plot_predictions(
     class_names: Sequence[str],
     columns: int = 8,
     max_images: int = 32,
-) -> Any:
-    """Grid of images titled ``predicted (true)``; wrong predictions in red. Returns the figure.
+) -> None:
+    """Grid of images titled ``predicted (true)``; wrong predictions in red.
 
     ``images`` are flat 784-vectors or 28x28 arrays in [0, 1]; ``predictions`` are class
     probabilities (one row per image) or predicted class ids.
@@ -85,4 +86,3 @@ def plot_predictions(
     wrong_count = int(np.sum(predicted != labels))
     fig.suptitle(f"predicted (true): {wrong_count} of {n} wrong, in red", fontsize=9)
     fig.tight_layout()
-    return fig

@@ -14,6 +14,11 @@ T = TypeVar("T")
 
 ENV_VAR = "TFCOURSE_MODE"
 _MODES = ("full", "fast")
+#: Kernel environment that keeps TensorFlow's C++ start-up log (absl ``I0000 ...`` lines:
+#: CPU features, oneDNN, memory patches) off stderr, where it shows as a pink box. oneDNN
+#: itself stays on (``TF_ENABLE_ONEDNN_OPTS=0`` would only hide the same line, at a cost in
+#: speed and a different numeric path from grading).
+QUIET_TENSORFLOW_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def mode() -> str:
