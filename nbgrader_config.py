@@ -38,14 +38,13 @@ c.IgnorePattern.pattern = (
     r"|\A\s*\Z"  # whitespace only: what a closed tqdm bar leaves behind ("\r", "\n")
 )
 
-# The autograde pipeline, as nbgrader's own but for four course-specific preprocessors:
-# * InjectCanary / CheckCanary (autograder/integrity.py): a probe cell that checks the checking
-#   functions are the originals, and a last cell that must fail; if error reporting was
-#   tampered with, the checks were replaced, or the kernel died early, test cells cannot pass
-#   silently.
-# * SurvivingExecute, RestoreMissingCells, DropDuplicateIds (autograder/preprocessors.py):
-#   fixes to nbgrader 0.9.6's Execute (a dead kernel keeps what ran), OverwriteCells (deleted
-#   test cells are re-added) and DeduplicateIds (a pasted grade cell is harmless).
+# The autograde pipeline, as nbgrader's own but for three course-specific preprocessors
+# (autograder/preprocessors.py): SurvivingExecute (a dead kernel keeps what ran; student-edited
+# cell metadata never changes what runs; each test cell's observation is taken right after it
+# ran, for the judge), RestoreMissingCells (deleted test cells are re-added) and
+# DropDuplicateIds (a pasted grade cell is harmless). Scores are NOT decided here: the grading
+# workers replace nbgrader's "did the cell raise" scores by the verdicts of autograder.judge,
+# computed outside the kernel from those observations (a test cell that never ran scores 0).
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
@@ -57,7 +56,6 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from autograder.integrity import CheckCanary, InjectCanary  # noqa: E402
 from autograder.preprocessors import (  # noqa: E402
     DropDuplicateIds,
     RestoreMissingCells,
@@ -66,10 +64,9 @@ from autograder.preprocessors import (  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DropDuplicateIds, OverwriteKernelspec, RestoreMissingCells, CheckCellMetadata,
-    InjectCanary,
 ]
 c.Autograde.autograde_preprocessors = [
-    SurvivingExecute, CheckCanary, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SurvivingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 

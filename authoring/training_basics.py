@@ -135,15 +135,15 @@ print(derivative(tf.sin, tf.constant(0.0)))
 
 # %% nbgrader={"grade": true, "grade_id": "derivative_matches_analytic", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Check that derivative() matches the analytic derivatives of several functions."""
+### BEGIN HIDDEN TESTS
+from autograder.observe import training_basics as _obs
+
+_obs.derivative_matches_analytic(derivative)
+### END HIDDEN TESTS
 _d = derivative(lambda x: x**2, 3.0)
 assert _d is not None, "derivative returned None: call tape.watch(x) on the converted x"
 assert np.isclose(float(_d), 6.0), (
     f"d(x**2)/dx at 3.0 is {float(_d)}; expected 6.0 (9.0 would be the function value)")
-### BEGIN HIDDEN TESTS
-from autograder.checks import training_basics as _chk
-
-_chk.check_derivative(derivative)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 2. The model and the data
@@ -201,14 +201,14 @@ print("Loss of the untrained model:", float(loss(model(xs), ys)))
 
 # %% nbgrader={"grade": true, "grade_id": "loss_is_mean_squared_error", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Check that loss() is the mean squared error over all elements."""
+### BEGIN HIDDEN TESTS
+from autograder.observe import training_basics as _obs
+
+_obs.loss_is_mean_squared_error(loss)
+### END HIDDEN TESTS
 _l = float(loss(tf.constant([1.0, 2.0]), tf.constant([1.0, 4.0])))
 assert np.isclose(_l, 2.0), (
     f"loss is {_l}; expected 2.0 = mean([0**2, 2**2]) (4.0 would be the sum instead of mean)")
-### BEGIN HIDDEN TESTS
-from autograder.checks import training_basics as _chk
-
-_chk.check_loss(loss)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. Exercise 3: one training step
@@ -246,27 +246,27 @@ print(f"after one step: w = {demo.w.numpy():.4f}, b = {demo.b.numpy():.4f}")
 
 # %% nbgrader={"grade": true, "grade_id": "train_updates_w_and_b", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Check that train() moves w and b by -learning_rate * gradient and touches nothing else."""
+### BEGIN HIDDEN TESTS
+from autograder.observe import training_basics as _obs
+
+_obs.train_updates_w_and_b(train)
+### END HIDDEN TESTS
 _m = Model()  # w=2, b=1: errors [2, 4], dL/dw = 10, dL/db = 6, so w -> 1.0, b -> 0.4
 train(_m, tf.constant([1.0, 2.0]), tf.constant([1.0, 1.0]), 0.1)
 assert (_m.w.numpy(), _m.b.numpy()) != (2.0, 1.0), (
     "w and b unchanged: was assign_sub called on model.w and model.b?")
-### BEGIN HIDDEN TESTS
-from autograder.checks import training_basics as _chk
-
-_chk.check_train_update(train, loss=loss)
-### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "train_returns_loss_before_update", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Check that train() returns the loss computed before its update."""
+### BEGIN HIDDEN TESTS
+from autograder.observe import training_basics as _obs
+
+_obs.train_returns_loss_before_update(train)
+### END HIDDEN TESTS
 _returned = train(Model(), tf.constant([1.0, 2.0]), tf.constant([1.0, 1.0]), 0.1)
 assert np.isclose(float(_returned), 10.0), (
     f"train returned {float(_returned):.4g}; expected 10.0 = mean([2**2, 4**2]), the loss before "
     "the update (a smaller value is the loss after the update; 20.0 a sum instead of mean)")
-### BEGIN HIDDEN TESTS
-from autograder.checks import training_basics as _chk
-
-_chk.check_train_returns_loss_before_update(train, loss=loss)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 5. Exercise 4: the training loop
@@ -303,6 +303,11 @@ print(f"after {EPOCHS} epochs: w = {model.w.numpy():.4f}, b = {model.b.numpy():.
 
 # %% nbgrader={"grade": true, "grade_id": "fit_records_history", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Check that fit() records w, b and the loss before each of its `epochs` steps."""
+### BEGIN HIDDEN TESTS
+from autograder.observe import training_basics as _obs
+
+_obs.fit_records_history(fit)
+### END HIDDEN TESTS
 assert len(ws) == len(bs) == len(losses) == EPOCHS, (
     f"{len(ws)}, {len(bs)}, {len(losses)} entries; expected {EPOCHS} each, one per epoch "
     "(one more would be an extra entry recorded outside the loop)")
@@ -312,11 +317,6 @@ assert np.isclose(ws[0], 2.0) and np.isclose(bs[0], 1.0), (
     f"ws[0] = {ws[0]}, bs[0] = {bs[0]}; expected the starting values 2.0 and 1.0: were w and b "
     "recorded after the step? Record them before each step")
 assert losses[-1] < losses[0], "the loss should go down during training"
-### BEGIN HIDDEN TESTS
-from autograder.checks import training_basics as _chk
-
-_chk.check_fit(fit, train=train)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 6. Looking at the result

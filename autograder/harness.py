@@ -1,14 +1,15 @@
-"""Execute a notebook in a fresh kernel and read each grade cell's outcome the way nbgrader does.
+"""Execute a notebook in a fresh kernel and judge its test cells as the grader does.
 
-A test cell passes when it produced no ``error`` output and no stderr that the course's
-``IgnorePattern`` would keep (nbgrader scores such a cell 0). Used by the notebook tests, the
-variant (mutant) tests and the grading-accuracy report; the real autograde path is
-``nbgrader autograde`` (see autograder/pipeline.py).
+:func:`run_judged` draws the judge's challenges, runs the notebook with the same observing
+executor as the grading workers (:class:`autograder.preprocessors.ObservingExecution`) and
+returns the judge's verdict per test cell. Used by the notebook tests and the grading-accuracy
+report (unsandboxed, in fast mode); the real autograde path is ``nbgrader autograde`` in the
+sandbox (see autograder/pipeline.py and autograder/worker.py), which judges the same way.
 """
 
 from __future__ import annotations
 
-import re
+import secrets
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -18,26 +19,21 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder.build import REPO_ROOT, nbgrader_env, source_path
+from autograder.build import nbgrader_env, source_path
+from autograder.judge import protocol
+from autograder.preprocessors import ObservingExecution, grade_id_of, neutralise_metadata
 from autograder.variants import Variant, apply
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-
-def ignore_pattern() -> re.Pattern:
-    """The stderr pattern of nbgrader_config.py (single source of truth)."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
-    return re.compile(config.IgnorePattern.pattern)
-
+class ObservingClient(ObservingExecution, NotebookClient):
+    """nbclient's executor with the grading workers' observation taking."""
 
 @dataclass
 class CellResult:
     grade_id: str
     points: float
     passed: bool
-    message: str  # "ExceptionName: message" of the failure, or stray stderr, or ""
+    message: str  # the judge's message ("" when passed)
 
 
 def grading_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -63,35 +59,41 @@ def execute(
     return nb
 
 
-def grade_results(nb: nbformat.NotebookNode) -> dict[str, CellResult]:
-    """Outcome of each grade (test) cell of an executed notebook."""
-    pattern = ignore_pattern()
-    results: dict[str, CellResult] = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade"):
-            continue
-        message = ""
-        for out in cell.get("outputs", []):
-            if out.output_type == "error":
-                message = f"{out.ename}: {_ANSI.sub('', out.evalue)}"
-                break
-            if out.output_type == "stream" and out.name == "stderr" and not pattern.search(
-                out.text
-            ):
-                message = f"stderr: {out.text.strip()[:500]}"
-        results[meta["grade_id"]] = CellResult(
-            meta["grade_id"], float(meta.get("points", 0)), not message, message
+def run_judged(
+    nb: nbformat.NotebookNode, assignment: str, seed: int | None = None, timeout: int = 300,
+) -> dict[str, CellResult]:
+    """Run ``nb`` with fresh challenges and return the judge's verdict for each test cell."""
+    seed = secrets.randbits(63) if seed is None else seed
+    points = {gid: float(cell.metadata["nbgrader"].get("points", 0)) for cell in nb.cells
+              if (gid := grade_id_of(cell))}
+    challenges = protocol.make_challenges(assignment, seed)
+    nonce = secrets.token_hex(8)
+    neutralise_metadata(nb)
+    with tempfile.TemporaryDirectory(prefix="tfcourse-run-") as tmp:
+        challenge_dir, obs_dir, work = Path(tmp) / "challenge", Path(tmp) / "obs", Path(tmp) / "w"
+        protocol.write_challenges(challenge_dir, challenges, nonce)
+        obs_dir.mkdir()
+        work.mkdir()
+        client = ObservingClient(
+            nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+            resources={"metadata": {"path": str(work)}},
+            observation_dir=str(obs_dir), run_nonce=nonce,
         )
-    return results
+        evidence = client.start_evidence()
+        client.execute(env=grading_env({"TFCOURSE_CHALLENGE_DIR": str(challenge_dir),
+                                        "TFCOURSE_OBS_DIR": str(obs_dir)}),
+                       stderr=subprocess.DEVNULL)
+    verdicts = protocol.judge_all(assignment, challenges, evidence, points)
+    return {v.grade_id: CellResult(v.grade_id, v.max_score, v.passed, v.message)
+            for v in verdicts}
 
 
 def run_source(assignment: str, variant: Variant | None = None) -> dict[str, CellResult]:
-    """Execute the source notebook (optionally with a variant's answers) and grade it."""
+    """Execute the source notebook (optionally with a variant's answers) and judge it."""
     nb = nbformat.read(source_path(assignment), as_version=4)
     if variant is not None:
         nb = apply(nb, variant)
-    return grade_results(execute(nb))
+    return run_judged(nb, assignment)
 
 
 def run_many(

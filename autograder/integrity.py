@@ -1,63 +1,22 @@
-"""Detect submissions that try to game the autograder, and flag them for manual review.
+"""Flag submissions that *try* to game the autograder, for the instructor's attention.
 
-Three layers, each cheap and independent:
-
-1. :func:`scan` reads the code a student could edit (solution cells and any cell they added)
-   and reports tricks by name: patching numpy's comparison helpers or the checking package,
-   hiding tracebacks (the ``showtraceback`` exploit), branching on the grading environment,
-   killing the kernel. Static, so it sees code that never ran.
-2. ``autograder.checks._common.self_test`` runs inside every hidden check and refuses to grade
-   when ``numpy.allclose`` & co. have been replaced at run time.
-3. :class:`InjectCanary` / :class:`CheckCanary`, nbgrader preprocessors around ``Execute``:
-   a last cell that must fail an ``assert``; if no error output appears, error reporting was
-   tampered with, and every test cell of the notebook is turned into a failure so nothing
-   passes silently.
-
-A flag never changes a score by itself (except the canary, which zeroes a tampered run); it
-marks the submission for manual review with the reasons, in the grade export and the report.
+Scores never depend on this module: the judge (:mod:`autograder.judge`) decides every grade
+cell outside the kernel from observations, so tampering inside the kernel cannot raise a
+score. :func:`scan` only tells the instructor that a submission attempted it (patching numpy or
+IPython's error reporting, reading the grading environment, manipulating the module table,
+killing the kernel): a flag marks the submission for manual review with the reasons, in the
+grade export, the report and formgrader. Static and text-based, so renaming evades it; it is
+a courtesy signal, not a defence.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import nbformat
-from nbgrader.preprocessors import NbGraderPreprocessor
-
-CANARY_ID = "autograder_integrity_canary"
-CANARY_MESSAGE = "autograder canary: error reporting works"
-PROBE_ID = "autograder_integrity_checks_probe"
-PROBE_TAG = "autograder-checks"
-CHECKS_REPLACED = ("the checking functions were replaced at run time ({}); every test cell "
-                   "scores 0 and the submission needs manual review")
-# Runs after every test cell, in the student's kernel: each function of the checking modules
-# must still be one defined in the checking package's own files. A per-run nonce makes the
-# "ok" line impossible to print in advance.
-_PROBE_SOURCE = """\
-def _autograder_probe(nonce):
-    import os, sys, types
-    bad = []
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("autograder.checks"):
-            continue
-        home = os.path.dirname(os.path.realpath(getattr(module, "__file__", "") or "/nonexistent"))
-        for attr, value in list(vars(module).items()):
-            if attr.startswith("__") or isinstance(value, types.ModuleType):
-                continue
-            if not callable(value) or not (
-                    attr.startswith("check") or attr in ("fail", "is_close", "self_test")):
-                continue
-            code = getattr(value, "__code__", None)
-            origin = os.path.realpath(code.co_filename) if code is not None else ""
-            if not origin.startswith(home + os.sep):
-                bad.append(name + "." + attr)
-    print("{tag}:" + nonce + ":" + ("ok" if not bad else "tampered:" + ",".join(bad)))
-_autograder_probe({nonce!r})
-del _autograder_probe"""
 
 
 @dataclass(frozen=True)
@@ -160,81 +119,3 @@ def scan(nb: nbformat.NotebookNode) -> list[Flag]:
             flags.add(Flag("library-patch", f"replaces {what}, which the checks may rely on",
                            label, lineno))
     return sorted(flags, key=lambda f: (f.cell, f.line, f.rule))
-
-
-class InjectCanary(NbGraderPreprocessor):
-    """Append a cell that must raise, so that tampered error reporting becomes visible."""
-
-    def preprocess(self, nb, resources):
-        nb.cells = [c for c in nb.cells if c.get("id") not in (CANARY_ID, PROBE_ID)]
-        probe = nbformat.v4.new_code_cell(
-            _PROBE_SOURCE.format(tag=PROBE_TAG, nonce=secrets.token_hex(12)))
-        probe["id"] = PROBE_ID
-        # `assert`, not `raise`: an AST transformer that strips asserts is silenced too.
-        canary = nbformat.v4.new_code_cell(f"assert False, {CANARY_MESSAGE!r}")
-        canary["id"] = CANARY_ID
-        nb.cells.extend([probe, canary])
-        return nb, resources
-
-
-class CheckCanary(NbGraderPreprocessor):
-    """Remove the canary and act on what it shows.
-
-    * it ran and raised: error reporting works, nothing to do;
-    * it ran and did not raise: error reporting was tampered with, so every test cell fails;
-    * it never ran (the kernel died or stopped early): test cells that never ran fail too,
-      because nbgrader would give a cell without outputs full points.
-    """
-
-    def preprocess(self, nb, resources):
-        canary = next((c for c in nb.cells if c.get("id") == CANARY_ID), None)
-        probe = next((c for c in nb.cells if c.get("id") == PROBE_ID), None)
-        nb.cells = [c for c in nb.cells if c.get("id") not in (CANARY_ID, PROBE_ID)]
-        if canary is None:
-            return nb, resources
-        ran = canary.get("execution_count") is not None or bool(canary.get("outputs"))
-        raised = any(
-            out.get("output_type") == "error" and CANARY_MESSAGE in str(out.get("evalue", ""))
-            for out in canary.get("outputs", [])
-        )
-        replaced = _probe_verdict(probe) if raised else None
-        if raised and replaced is None:
-            return nb, resources
-        if replaced is not None:
-            reason = CHECKS_REPLACED.format(replaced)
-            resources.setdefault("integrity", []).append("checks-replaced")
-        elif ran:
-            reason = ("error reporting was tampered with (the grader's canary cell did not "
-                      "raise); this submission needs manual review")
-            resources.setdefault("integrity", []).append("canary-silenced")
-        else:
-            reason = ("this cell never ran: the kernel stopped before the end of the notebook "
-                      "(exit, crash, or resource limit)")
-            resources.setdefault("integrity", []).append("kernel-stopped")
-        self.log.warning("integrity: %s", reason)
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
-                continue
-            cell_ran = cell.get("execution_count") is not None or bool(cell.get("outputs"))
-            if ran or not cell_ran:
-                cell.outputs = [nbformat.v4.new_output(
-                    "error", ename="IntegrityError", evalue=reason, traceback=[])]
-        return nb, resources
-
-
-def _probe_verdict(probe: nbformat.NotebookNode | None) -> str | None:
-    """None when the probe printed its nonce with "ok"; else what was replaced (or why unsure)."""
-    if probe is None:
-        return None  # notebooks prepared without a probe (older runs)
-    match = re.search(r"_autograder_probe\('([0-9a-f]+)'\)", probe.get("source", ""))
-    text = "".join(o.get("text", "") for o in probe.get("outputs", [])
-                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
-    if match is None:
-        return "the probe cell was altered"
-    for line in text.splitlines():
-        prefix = f"{PROBE_TAG}:{match.group(1)}:"
-        if line.startswith(prefix):
-            verdict = line[len(prefix):]
-            return None if verdict == "ok" else verdict.removeprefix("tampered:")
-    return "the probe could not report"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -74,6 +75,8 @@ class GradeResult:
     sandboxed: bool = True
     # integrity flags (rule, reason, cell, line): the submission needs manual review
     flags: list[dict] = field(default_factory=list)
+    # the judge's seed for this run: the challenges can be drawn again for an appeal
+    seed: int | None = None
 
     @property
     def needs_review(self) -> bool:
@@ -97,9 +100,14 @@ class GradeResult:
 
 
 def nbgrader_config(
-    course_root: Path, db_path: Path, cell_timeout: int, ipc_prefix: Path | None
+    course_root: Path, db_path: Path, cell_timeout: int, ipc_prefix: Path | None,
+    observing: dict[str, str] | None = None,
 ) -> Any:
-    """The course's nbgrader_config.py, re-pointed at a private course folder."""
+    """The course's nbgrader_config.py, re-pointed at a private course folder.
+
+    ``observing``: ``observation_dir``, ``run_nonce`` and ``evidence_file`` of the executor
+    (:class:`autograder.preprocessors.ObservingExecution`).
+    """
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
@@ -115,6 +123,8 @@ def nbgrader_config(
     cd.db_url = f"sqlite:///{db_path}"
     overrides.Execute.timeout = int(cell_timeout)
     overrides.Execute.interrupt_on_timeout = True
+    for name, value in (observing or {}).items():
+        setattr(overrides.SurvivingExecute, name, value)
     if ipc_prefix is not None:
         # ZMQ over IPC sockets (files) so the kernel can live in its own network namespace;
         # an absolute prefix because client and kernel run in different working folders.
@@ -124,20 +134,15 @@ def nbgrader_config(
     return config
 
 
-def _scores(db_path: Path, course_id: str, job: GradeJob) -> list[dict]:
+def grade_cells(db_path: Path, course_id: str, assignment: str) -> list[tuple[str, str, float]]:
+    """(grade id, notebook, max score) of every grade cell, from the gradebook (not the
+    submission: a student cannot add, drop or re-weight a graded cell)."""
     from nbgrader.api import Gradebook
 
-    rows = []
     with Gradebook(f"sqlite:///{db_path}", course_id) as gb:
-        submission = gb.find_submission(job.assignment, job.student)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                rows.append({
-                    "grade_id": grade.name, "notebook": notebook.name,
-                    "score": float(grade.score or 0.0), "max_score": float(grade.max_score),
-                    "message": "",
-                })
-    return rows
+        return [(cell.name, notebook.name, float(cell.max_score))
+                for notebook in gb.find_assignment(assignment).notebooks
+                for cell in notebook.grade_cells]
 
 
 def static_flags(notebook: Path) -> list[dict]:
@@ -151,65 +156,30 @@ def static_flags(notebook: Path) -> list[dict]:
     return [f.to_dict() for f in integrity.scan(nb)]
 
 
-def _cell_label(cell: nbformat.NotebookNode, index: int) -> str:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta.get("grade_id") or cell.get("id") or f"cell {index}"
-
-
-def evidence_flags(nb: nbformat.NotebookNode) -> list[dict]:
-    """Flags read from an autograded notebook: what happened while it ran.
-
-    * ``kernel-died``: a cell's output is the ``DeadKernelError`` of
-      :class:`autograder.preprocessors.SurvivingExecute`;
-    * ``canary-silenced`` / ``kernel-stopped``: test cells turned into an ``IntegrityError`` by
-      ``autograder.integrity.CheckCanary`` (error reporting tampered with / never ran);
-    * ``checks-replaced``: the grader's probe cell found checking functions that are not the
-      package's own (``autograder.integrity``), so every test cell was turned into a failure;
-    * ``self-test``: a hidden check raised ``IntegrityFailure`` (numpy or builtins replaced).
-
-    One flag per rule; ``cell`` lists the cells where it was seen.
-    """
+def evidence_flags(evidence: dict) -> list[dict]:
+    """Flags from the executor's evidence (structured, never read from cell outputs)."""
     from autograder.integrity import Flag
-    from autograder.preprocessors import KERNEL_DIED
 
-    seen: dict[str, tuple[str, list[str]]] = {}
-    for index, cell in enumerate(nb.cells):
-        if cell.get("cell_type") != "code":
+    died = evidence.get("kernel_died")
+    if not died:
+        return []
+    return [Flag("kernel-died", "the kernel died (exit, crash or resource limit); the cells "
+                 "after it did not run and score 0", str(died), 0).to_dict()]
+
+
+def annotate(nb: nbformat.NotebookNode, verdicts: dict[str, Any]) -> None:
+    """Append the judge's verdict to each test cell's outputs (what feedback and formgrader
+    show next to the cell)."""
+    from autograder.preprocessors import grade_id_of
+
+    for cell in nb.cells:
+        verdict = verdicts.get(grade_id_of(cell) or "")
+        if verdict is None:
             continue
-        is_test = bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
-        for out in cell.get("outputs", []):
-            if out.get("output_type") != "error":
-                continue
-            ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
-            if ename == KERNEL_DIED:
-                rule, reason = "kernel-died", (
-                    "the kernel died (exit, crash or resource limit); the cells after it did "
-                    "not run and score 0")
-            elif is_test and ename == "IntegrityError" and "never ran" in evalue:
-                rule, reason = "kernel-stopped", (
-                    "the kernel stopped before the end of the notebook; test cells that never "
-                    "ran score 0")
-            elif is_test and ename == "IntegrityError" and "checking functions" in evalue:
-                rule, reason = "checks-replaced", evalue.splitlines()[0][:300]
-            elif is_test and ename == "IntegrityError":
-                rule, reason = "canary-silenced", (
-                    "error reporting was tampered with (the grader's canary cell did not "
-                    "raise); every test cell scores 0")
-            elif is_test and ename == "IntegrityFailure":
-                rule, reason = "self-test", evalue.splitlines()[0][:300]
-            else:
-                continue
-            seen.setdefault(rule, (reason, []))[1].append(_cell_label(cell, index))
-    if "kernel-died" in seen:
-        seen.pop("kernel-stopped", None)  # the same event, told once
-    return [Flag(rule, reason, ", ".join(dict.fromkeys(cells)), 0).to_dict()
-            for rule, (reason, cells) in sorted(seen.items())]
-
-
-def _messages(nb: nbformat.NotebookNode) -> dict[str, str]:
-    from autograder.harness import grade_results
-
-    return {gid: r.message for gid, r in grade_results(nb).items()}
+        text = f"[grader] {verdict.score:g} / {verdict.max_score:g} points"
+        text += "\n" if verdict.passed else f": {verdict.message}\n"
+        cell.setdefault("outputs", []).append(
+            nbformat.v4.new_output("stream", name="stdout", text=text))
 
 
 def grade(job: GradeJob | dict) -> dict:
@@ -258,24 +228,38 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     notes = [f"other notebooks in the submission were not graded: {', '.join(extra)}"] \
         if extra else []
     uid = sandbox.sandbox_uid(job.slot)
+    # The judge's challenges: fresh inputs for this run, drawn before the notebook runs.
+    from autograder.judge import protocol
+
+    result.seed = secrets.randbits(63)
+    nonce = secrets.token_hex(16)
+    challenges = protocol.make_challenges(job.assignment, result.seed)
+    exchange = (root / "challenge", root / "obs")
+    protocol.write_challenges(exchange[0], challenges, nonce)
+    exchange[1].mkdir(mode=0o700)
+    evidence_file = root / "evidence.json"
     if job.sandbox:
+        os.chown(exchange[1], uid, uid)
         sandbox.prepare_scratch(scratch, uid, files_from=submitted)
         sandbox.write_kernelspec(
             root / "jupyter", scratch, Path(job.site_dir), uid,
             sandbox.SandboxConfig(**job.limits),
             Path(job.data_dir) if job.data_dir else None,
             Path(job.tfds_dir) if job.tfds_dir else None,
+            exchange,
         )
     else:
         for sub in ("home", "work", "rt"):
             (scratch / sub).mkdir(parents=True, exist_ok=True)
-        sandbox.unsandboxed_kernelspec(root / "jupyter", scratch)
+        sandbox.unsandboxed_kernelspec(root / "jupyter", scratch, exchange)
     os.environ["JUPYTER_PATH"] = str(root / "jupyter")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(scratch / "rt")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     config = nbgrader_config(
-        course, db_path, job.cell_timeout, scratch / "rt" / "kernel" if job.sandbox else None
+        course, db_path, job.cell_timeout, scratch / "rt" / "kernel" if job.sandbox else None,
+        {"observation_dir": str(exchange[1]), "run_nonce": nonce,
+         "evidence_file": str(evidence_file)},
     )
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir=coursedir, config=config)
@@ -289,16 +273,21 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
         result.reason = result.reason or _first_error(result.log) or "nbgrader autograde failed"
         return
     nb = nbformat.read(graded_path, as_version=4)
-    messages = _messages(nb)
-    grades = _scores(db_path, job.course_id, job)
-    for row in grades:
-        row["message"] = messages.get(row["grade_id"], "")
-    result.grades = grades
+    evidence = json.loads(evidence_file.read_text()) if evidence_file.is_file() else {}
+    cells = grade_cells(db_path, job.course_id, job.assignment)
+    verdicts = {v.grade_id: v for v in protocol.judge_all(
+        job.assignment, challenges, evidence, {gid: points for gid, _, points in cells})}
+    result.grades = [
+        {"grade_id": gid, "notebook": notebook, "score": verdicts[gid].score,
+         "max_score": points, "message": verdicts[gid].message}
+        for gid, notebook, points in cells
+    ]
+    annotate(nb, verdicts)
     result.autograded = nbformat.writes(nb)
     result.status = "graded"
-    evidence = evidence_flags(nb)
-    result.flags += evidence
-    if any(f["rule"] in ("kernel-died", "kernel-stopped") for f in evidence):
+    died = evidence_flags(evidence)
+    result.flags += died
+    if died:
         notes.insert(0, "the kernel stopped early (exit, crash or resource limit); test cells "
                         "that never ran score 0")
     result.reason = "; ".join(notes)

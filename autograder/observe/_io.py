@@ -119,6 +119,11 @@ def observer(grade_id: str) -> Callable[[Callable[..., dict]], Callable[..., Non
             try:
                 challenge = load(grade_id)
             except NoChallenge:
+                if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+                    raise RuntimeError(  # a plain `nbgrader autograde` cannot judge: fail
+                        "this test cell is scored by the course's judge: grade with "
+                        "`python -m autograder autograde`, not plain `nbgrader autograde`"
+                    ) from None
                 print(f"[{grade_id}: hidden checks run when the notebook is graded]")
                 return
             try:
