@@ -29,11 +29,13 @@ from typing import Any
 
 import nbformat
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import run_sync
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells
 from traitlets import Unicode
 from traitlets.config import Configurable
 
 from autograder.judge import protocol
+from autograder.output_cap import OutputCap
 
 KERNEL_DIED = "DeadKernelError"
 KERNEL_DIED_MESSAGE = (
@@ -107,12 +109,16 @@ class ObservingExecution(Configurable):
             if errors:
                 evidence["errors"][grade_id] = errors[-1]
 
+    # nbclient binds its sync wrapper to its own coroutine at class creation: re-bind it so
+    # that callers of execute_cell (nbconvert's ExecutePreprocessor) go through the override.
+    execute_cell = run_sync(async_execute_cell)
+
     def write_evidence(self) -> None:
         if self.evidence_file:
             Path(self.evidence_file).write_text(json.dumps(self.evidence))
 
 
-class SurvivingExecute(ObservingExecution, Execute):
+class SurvivingExecute(OutputCap, ObservingExecution, Execute):
     """``Execute``, except that a dead kernel stops execution instead of failing the notebook,
     student-editable metadata never changes what runs, and each test cell's observation is
     taken right after it ran (:class:`ObservingExecution`)."""
