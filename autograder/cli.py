@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 from autograder import build, sandbox
+from autograder.collect import MAX_STUDENT_ID, ZipLimits
 from autograder.pipeline import COURSE_ID, NO_SANDBOX_WARNING, CourseState, Settings
+from autograder.sandbox import MiB
 
 
 class CliError(RuntimeError):
@@ -53,15 +55,22 @@ def cmd_release(args: argparse.Namespace, state: CourseState) -> None:
 
 
 def cmd_collect(args: argparse.Namespace, state: CourseState) -> None:
-    from autograder.collect import CollectError, collect
+    from autograder.collect import CollectError, ZipLimits, collect
+    from autograder.report import terminal_safe
 
+    default = ZipLimits()  # demo has no zip options
+    limits = ZipLimits(
+        max_total_bytes=int(getattr(args, "zip_max_mib", default.max_total_bytes / MiB) * MiB),
+        max_entries=getattr(args, "zip_max_entries", default.max_entries),
+        max_ratio=getattr(args, "zip_max_ratio", default.max_ratio))
     try:
         done = collect(Path(args.source), args.assignment, state.submitted,
-                       strict=not args.skip_unmatched)
+                       strict=not args.skip_unmatched, zip_limits=limits,
+                       max_student_id=args.max_student_id)
     except CollectError as exc:
-        raise CliError(str(exc)) from exc
+        raise CliError(terminal_safe(exc, keep_newlines=True)) from exc
     for line in done.unmatched:
-        print(f"skipped (unmatched): {line}")
+        print(f"skipped (unmatched): {terminal_safe(line)}")
     print(f"collected {len(done.students)} submission(s) of {args.assignment} into "
           f"{state.submitted}")
 
@@ -70,11 +79,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     limits = sandbox.SandboxConfig(
         cpu_seconds=args.cpu_seconds, memory_bytes=int(args.memory_gib * sandbox.GiB),
         max_processes=args.max_processes, threads=args.threads,
+        tmp_bytes=int(args.tmp_mib * MiB), scratch_bytes=int(args.scratch_mib * MiB),
+        max_output_bytes=int(args.max_output_mib * MiB),
     )
     return Settings(
         workers=args.workers, sandbox=not args.no_sandbox, force=args.force,
         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-        limits=limits, progress=not args.no_progress,
+        limits=limits, progress=not args.no_progress, max_attempts=args.max_attempts,
+        max_student_id=args.max_student_id, worker_log_bytes=int(args.worker_log_mib * MiB),
     )
 
 
@@ -207,7 +219,25 @@ def _grading_options(p: argparse.ArgumentParser) -> None:
                    help="processes+threads of the kernel's uid (RLIMIT_NPROC)")
     p.add_argument("--threads", type=int, default=0,
                    help="TensorFlow threads per kernel (default: CPUs / workers)")
+    p.add_argument("--tmp-mib", type=float, default=defaults.tmp_bytes / MiB,
+                   help="size of the kernel's private tmpfs /tmp in MiB")
+    p.add_argument("--scratch-mib", type=float, default=defaults.scratch_bytes / MiB,
+                   help="size of the kernel's scratch filesystem (home, cwd) in MiB")
+    p.add_argument("--max-output-mib", type=float, default=defaults.max_output_bytes / MiB,
+                   help="outputs (stream + rich) kept per notebook in MiB; later ones are "
+                        "dropped with an 'output truncated' note")
+    p.add_argument("--worker-log-mib", type=float, default=Settings.worker_log_bytes / MiB,
+                   help="a worker log is rotated past this size in MiB (one old copy kept)")
+    p.add_argument("--max-attempts", type=int, default=Settings.max_attempts,
+                   help="grade a submission that times out or crashes at most this often "
+                        "(then final, with the reason; --force grades it again)")
+    _student_id_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _student_id_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-student-id", type=int, default=MAX_STUDENT_ID,
+                   help="longest accepted student id (characters: letters, digits, . _ -)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -221,6 +251,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--assignment", required=True)
     s.add_argument("--skip-unmatched", action="store_true",
                    help="collect what matches and list the rest instead of failing")
+    zip_defaults = ZipLimits()
+    s.add_argument("--zip-max-mib", type=float, default=zip_defaults.max_total_bytes / MiB,
+                   help="refuse a zip that expands past this many MiB")
+    s.add_argument("--zip-max-entries", type=int, default=zip_defaults.max_entries,
+                   help="refuse a zip with more entries")
+    s.add_argument("--zip-max-ratio", type=float, default=zip_defaults.max_ratio,
+                   help="refuse a zip whose entry (above 1 MiB) expands more than this")
+    _student_id_option(s)
     s = sub.add_parser("autograde", help="grade collected submissions in the sandbox")
     s.add_argument("--assignment")
     s.add_argument("--student")

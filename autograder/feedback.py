@@ -8,7 +8,9 @@ tracebacks of failing test cells quote their source lines. Before rendering we t
   (the check's message is written for the student: observed / expected / likely mistake);
 
 and prepend a table of the scores per exercise with each failure message. Rendering uses
-nbconvert's HTML exporter on the sanitised copy only.
+nbconvert's HTML exporter on the sanitised copy only, with ``sanitize_html`` on: the student's
+markdown and HTML/SVG/markdown outputs go through nbconvert's HTML cleaner (no ``<script>``,
+no event handlers, no ``javascript:`` links), and JavaScript and widget outputs are dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ import nbformat
 from autograder.build import BEGIN_HIDDEN, END_HIDDEN, _strip_blocks
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# outputs that run code in the reader's browser: never rendered
+_ACTIVE_MIME = {"application/javascript", "text/javascript",
+                "application/vnd.jupyter.widget-view+json",
+                "application/vnd.jupyter.widget-state+json"}
 # Neutral on purpose: a flag asks a human to look, it is not a verdict (and the rules that
 # raised it are not the student's business).
 REVIEW_NOTE = ("**This submission has been set aside for manual review by your instructor.** "
@@ -40,6 +46,8 @@ def sanitise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         is_test = cell.get("metadata", {}).get("nbgrader", {}).get("grade", False)
         for out in cell.get("outputs", []):
+            for mime in [m for m in out.get("data", {}) if m in _ACTIVE_MIME]:
+                del out.data[mime]
             if out.output_type == "error" and is_test:
                 message = _ANSI.sub("", f"{out.ename}: {out.evalue}")
                 out.traceback = [message]
@@ -57,7 +65,8 @@ def _score_table(record: dict) -> str:
         rows.append(f"| `{g['grade_id']}` | {g['score']:g} / {g['max_score']:g} | {message} |")
     total = sum(g["score"] for g in record.get("grades", []))
     possible = sum(g["max_score"] for g in record.get("grades", []))
-    head = f"# Feedback: {record['assignment']}, {record['student']}\n\n**Total: {total:g} / "
+    head = (f"# Feedback: {html.escape(record['assignment'])}, {html.escape(record['student'])}"
+            f"\n\n**Total: {total:g} / ")
     head += f"{possible:g}**\n\n"
     if record.get("status") != "graded":
         head += (f"**Your notebook could not be graded ({record['status']}):** "
@@ -78,7 +87,8 @@ def render(record: dict, autograded: Path | None) -> str:
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(_score_table(record)))
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
                                           "language": "python"})
-    exporter = HTMLExporter(template_name="classic")
+    nb.metadata.pop("widgets", None)
+    exporter = HTMLExporter(template_name="classic", sanitize_html=True)
     body, _ = exporter.from_notebook_node(nb)
     return body
 

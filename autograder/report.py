@@ -10,10 +10,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 from autograder.writer import atomic_write
+
+# ANSI/VT escape sequences (CSI, OSC, other ESC sequences), then any other control character
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                      r"|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROLS_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: object, keep_newlines: bool = False) -> str:
+    """``text`` without escape sequences or control characters (a student's exception message
+    or file name cannot move the cursor, recolour or retitle the instructor's terminal).
+    Tabs and, with ``keep_newlines``, newlines are kept; otherwise they become spaces."""
+    text = _ESCAPES.sub("", str(text))
+    if keep_newlines:
+        return _CONTROLS.sub("", text.replace("\r\n", "\n"))
+    return _CONTROLS_LINE.sub(" ", text.replace("\r", ""))
 
 
 def _records(state_root: Path, assignment: str) -> dict[str, dict]:
@@ -110,7 +127,7 @@ def format_flagged(rows: list[dict]) -> str:
             where = f" [{f['cell']}{', line ' + str(f['line']) if f.get('line') else ''}]" \
                 if f.get("cell") else ""
             lines.append(f"    - {f['rule']}{where}: {f['reason']}")
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 def failures(state_root: Path, assignment: str, top: int = 3) -> list[dict]:
@@ -136,7 +153,7 @@ def format_failures(rows: list[dict]) -> str:
         lines.append(f"{e['grade_id']}: failed by {e['failed']} of {e['graded']}")
         for message, count in e["messages"]:
             lines.append(f"    {count} x {message}")
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 def format_summary(data: dict) -> str:
@@ -152,6 +169,6 @@ def format_summary(data: dict) -> str:
             ", ".join(f["rule"] for f in r.get("flags", [])), r["reason"]) if x)
         lines.append(
             f"{r['student']:<{width}}  {r['total']:>5g} / {data['max_total']:<4g}  "
-            f"{status:<8}  {seconds:>7}  {reason[:70]}"
+            f"{status:<8}  {seconds:>7}  {terminal_safe(reason)[:70]}"
         )
-    return "\n".join(lines)
+    return "\n".join(terminal_safe(line) for line in lines)

@@ -28,12 +28,19 @@ from autograder.worker import GradeResult
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder (``os.replace``
+    swaps names, so a symlink at ``path`` is replaced, never followed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # a short temporary name: ``path``'s own name may already be near the 255-byte limit
+    fd, tmp = tempfile.mkstemp(prefix=".w", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -57,8 +64,11 @@ class Writer:
     def autograded_path(self, assignment: str, student: str) -> Path:
         return self.state / "autograded" / student / assignment / f"{assignment}.ipynb"
 
-    def record(self, result: GradeResult, timestamp: str | None = None) -> None:
-        """Store one result (graded or not: a failed submission gets 0 with its reason)."""
+    def record(self, result: GradeResult, timestamp: str | None = None,
+               extra: dict | None = None) -> None:
+        """Store one result (graded or not: a failed submission gets 0 with its reason).
+
+        ``extra``: more fields for the grade record (e.g. ``attempts`` of a timeout)."""
         if result.status == "graded" and result.autograded:
             atomic_write(self.autograded_path(result.assignment, result.student),
                          result.autograded)
@@ -68,6 +78,7 @@ class Writer:
         data = result.to_dict()
         data.pop("autograded", None)
         data.pop("log", None)
+        data.update(extra or {})
         atomic_write(self.record_path(result.assignment, result.student),
                      json.dumps(data, indent=1, sort_keys=True))
 
