@@ -420,12 +420,12 @@ def copy_tree_nofollow(
                 copy_tree_nofollow(Path(entry.path), dest / entry.name, skipped, None,
                                    rel + "/")
             elif stat.S_ISREG(mode):
-                _copy_file_nofollow(Path(entry.path), dest / entry.name)
+                copy_file_nofollow(Path(entry.path), dest / entry.name)
             else:
                 skipped.append(rel)
 
 
-def _copy_file_nofollow(src: Path, dest: Path) -> None:
+def copy_file_nofollow(src: Path, dest: Path) -> None:
     fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         info = os.fstat(fd)

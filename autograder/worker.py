@@ -240,7 +240,7 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     evidence_file = root / "evidence.json"
     if job.sandbox:
         os.chown(exchange[1], uid, uid)
-        sandbox.prepare_scratch(scratch, uid, files_from=submitted)
+        sandbox.prepare_scratch(scratch, uid, submitted, sandbox.SandboxConfig(**job.limits))
         sandbox.write_kernelspec(
             root / "jupyter", scratch, Path(job.site_dir), uid,
             sandbox.SandboxConfig(**job.limits),
