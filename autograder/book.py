@@ -13,6 +13,12 @@ from each notebook's first markdown cell; every page links back to it and to its
 and offers the executed ``.ipynb``. All links are relative, so the folder can be served or
 opened from anywhere.
 
+Formulas are typeset by a copy of MathJax 2.7 from the ``jupyter-server-mathjax`` package,
+copied into ``<out>/mathjax/``: the pages need no network. Stream outputs are shown as a terminal
+would (text overwritten after a carriage return is dropped), so a progress line printed with
+``end="\r"`` reads as its last state, not as one line per batch. Each page says in which mode
+and on which data it was executed.
+
 Fashion-MNIST is used for real when a local copy exists (``$TFCOURSE_FASHION_MNIST_DIR`` or a
 copy prepared by tensorflow_datasets) or when ``--fashion real`` lets TFDS download it;
 otherwise the notebook runs on mock data, and a page whose outputs carry the loader's mock
@@ -46,6 +52,15 @@ BOOK_SUBTITLE = (
 CELL_TIMEOUT_S = 1800
 DESCRIPTION_MAX = 220
 MOCK_MARKER = "*** MOCK DATA"
+MATHJAX_DIR = "mathjax"
+#: MathJax 2.7's combined configuration shipped by jupyter-server-mathjax, plus its Safe mode.
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+#: The package ships the STIX web fonts only: tell HTML-CSS to use them, never an image font.
+MATHJAX_FONTS = (
+    '<script type="text/x-mathjax-config">MathJax.Hub.Config({"HTML-CSS": '
+    '{availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}});'
+    "</script>"
+)
 
 PAGE_CSS = """
 .book-nav { font: 15px/1.4 system-ui, sans-serif; padding: 10px 24px; background: #f4f6f8;
@@ -54,6 +69,7 @@ PAGE_CSS = """
 .book-nav a:hover { text-decoration: underline; }
 .book-mock-banner { font: 16px/1.5 system-ui, sans-serif; margin: 16px 24px; padding: 12px 16px;
   background: #fff4d6; border: 2px solid #d4a017; border-radius: 6px; color: #4a3800; }
+.book-build-note { font: 14px/1.4 system-ui, sans-serif; margin: 10px 24px 0; color: #57606a; }
 """
 
 INDEX_CSS = """
@@ -82,6 +98,7 @@ class Chapter:
     description: str
     seconds: float = 0.0
     is_mock: bool = False
+    mode: str = "full"
 
     @property
     def page(self) -> str:
@@ -193,6 +210,72 @@ def shows_mock_data(nb: nbformat.NotebookNode) -> bool:
     return False
 
 
+def apply_carriage_returns(text: str) -> str:
+    """What a terminal shows of ``text``: of each line, only the part after its last ``\\r``.
+
+    A trailing ``\\r`` (a progress line waiting to be overwritten) keeps the last non-empty
+    part, which is what stays on the screen.
+    """
+    lines = []
+    for line in text.split("\n"):
+        parts = [part for part in line.split("\r") if part]
+        lines.append(parts[-1] if parts else "")
+    return "\n".join(lines)
+
+
+def tidy_streams(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Merge consecutive outputs of one stream and apply their carriage returns.
+
+    The kernel sends a progress line printed with ``end="\\r"`` as its own output at every
+    flush; static HTML would list each one on a line of its own.
+    """
+    for cell in nb.cells:
+        merged: list = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text = output.get("text", "")
+                output["text"] = text if isinstance(text, str) else "".join(text)
+                last = merged[-1] if merged else None
+                if last is not None and last.get("output_type") == "stream" and (
+                    last.get("name") == output.get("name")
+                ):
+                    last["text"] += output["text"]
+                    continue
+            merged.append(output)
+        for output in merged:
+            if output.get("output_type") == "stream" and "\r" in output["text"]:
+                output["text"] = apply_carriage_returns(output["text"])
+        if "outputs" in cell:
+            cell["outputs"] = merged
+    return nb
+
+
+def copy_mathjax(out: Path) -> Path:
+    """Copy MathJax (from the ``jupyter-server-mathjax`` package) into ``out/mathjax``."""
+    try:
+        from jupyter_server_mathjax.app import STATIC_ASSETS_PATH
+    except ImportError as exc:  # requirements.txt pins it
+        raise BookError(
+            "jupyter-server-mathjax is not installed (it ships the MathJax copy the book "
+            "serves): .venv/bin/pip install -r requirements.txt"
+        ) from exc
+    target = Path(out) / MATHJAX_DIR
+    shutil.copytree(STATIC_ASSETS_PATH, target, dirs_exist_ok=True)
+    return target
+
+
+def _build_note(chapter: Chapter) -> str:
+    """One line saying how and on which data the page was executed."""
+    mode = ("fast mode: small data and few epochs, so numbers and timings are rough"
+            if chapter.mode == "fast" else "full mode: all the data, every epoch")
+    data = ""
+    if "fashion" in chapter.assignment:
+        data = (" Fashion-MNIST: <strong>mock data</strong> (random images)."
+                if chapter.is_mock else " Fashion-MNIST: the real dataset.")
+    return (f'<p class="book-build-note">Executed {time.strftime("%Y-%m-%d")} in {mode} '
+            f"({chapter.seconds:.0f} s on {os.cpu_count()} CPU cores).{data}</p>")
+
+
 def _nav(chapters: list[Chapter], index: int) -> str:
     links = ['<a href="index.html" class="book-home">&larr; Contents</a>']
     if index > 0:
@@ -224,13 +307,16 @@ def render_page(nb: nbformat.NotebookNode, chapters: list[Chapter], index: int) 
 
     chapter = chapters[index]
     nb.metadata["title"] = chapter.title
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="lab", mathjax_url=MATHJAX_URL)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapter.title}})
-    top = _nav(chapters, index) + (mock_banner_html() if chapter.is_mock else "")
+    top = (_nav(chapters, index) + (mock_banner_html() if chapter.is_mock else "")
+           + _build_note(chapter))
     body, found = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + top, body, count=1)
     if not found:
         raise BookError(f"{chapter.assignment}: nbconvert produced no <body> tag")
-    return body.replace("</head>", f"<style>{PAGE_CSS}</style>\n</head>", 1)
+    if MATHJAX_URL not in body:
+        raise BookError(f"{chapter.assignment}: the page does not load the local MathJax")
+    return body.replace("</head>", f"{MATHJAX_FONTS}\n<style>{PAGE_CSS}</style>\n</head>", 1)
 
 
 def render_index(chapters: list[Chapter], mode: str) -> str:
@@ -280,8 +366,9 @@ def build_book(
             workdir = Path(tmp) / name
             workdir.mkdir()
             execute(nb, env, workdir, name)
+            tidy_streams(nb)
             chapter = Chapter(name, title, description, time.monotonic() - started,
-                              shows_mock_data(nb))
+                              shows_mock_data(nb), mode)
             print(f"[book] {name}: {chapter.seconds:.0f} s"
                   + (" (mock Fashion-MNIST)" if chapter.is_mock else ""), flush=True)
             executed.append(nb)
@@ -289,6 +376,7 @@ def build_book(
     for index, (chapter, nb) in enumerate(zip(chapters, executed, strict=True)):
         nbformat.write(nb, out / f"{chapter.assignment}.ipynb")
         (out / chapter.page).write_text(render_page(nb, chapters, index), encoding="utf-8")
+    copy_mathjax(out)
     (out / "index.html").write_text(render_index(chapters, mode), encoding="utf-8")
     print(f"[book] wrote {out / 'index.html'} and {len(chapters)} pages")
     return chapters

@@ -16,7 +16,7 @@ What it does:
 3. starts ``jupyter lab`` in the working folder on 127.0.0.1 with nbgrader's *Validate* button
    (server extension ``nbgrader.server_extensions.validate_assignment`` plus the lab plugin)
    and without the instructor's tools (formgrader, create-assignment, course and assignment
-   lists), and prints the URL with its token.
+   lists, and so without the Nbgrader menu), and prints the URL with its token.
 
 The lab configuration lives in the working folder's ``.lab_config/`` and is handed to Jupyter
 through ``JUPYTER_CONFIG_PATH``: nothing in the environment's own Jupyter configuration changes.
@@ -51,12 +51,15 @@ SERVER_EXTENSIONS = {
     "nbgrader.server_extensions.course_list": False,
     "nbgrader.server_extensions.assignment_list": False,
 }
-#: JupyterLab plugins hidden from students: instructor tools, and the news feed (no internet).
+#: JupyterLab plugins hidden from students: instructor tools, the assignment and course lists
+#: (they need an nbgrader exchange, which this lab has not), the Nbgrader menu that would list
+#: only those, and the news feed (no internet). Validate stays: it is a notebook toolbar button.
 DISABLED_LAB_PLUGINS = (
     "@jupyter/nbgrader:formgrader",
     "@jupyter/nbgrader:create-assignment",
     "@jupyter/nbgrader:course-list",
     "@jupyter/nbgrader:assignment-list",
+    "@jupyter/nbgrader:menu",
     "@jupyterlab/apputils-extension:announcements",
 )
 #: Settings of the course's nbgrader_config.py that the Validate button must share with grading.
@@ -113,15 +116,22 @@ def prepare_workdir(
 
 
 def _nbgrader_settings() -> dict:
-    """The sections of the course's nbgrader_config.py that validation must share."""
+    """The sections of the course's nbgrader_config.py that validation must share.
+
+    Only options the section's nbgrader class knows are kept: nbgrader warns about any other
+    (``Config option `allow_errors` not recognized by `Execute```) in the lab's log.
+    """
+    from nbgrader import preprocessors
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
-    return {
-        section: dict(config[section])
-        for section in SHARED_NBGRADER_SECTIONS
-        if section in config
-    }
+    settings = {}
+    for section in SHARED_NBGRADER_SECTIONS:
+        if section not in config:
+            continue
+        known = set(getattr(preprocessors, section).class_trait_names(config=True))
+        settings[section] = {k: v for k, v in config[section].items() if k in known}
+    return settings
 
 
 def student_nbgrader_config() -> str:

@@ -54,7 +54,7 @@ CONNECT_TIMEOUT_S = 2.0
 HOW_TO_GET_REAL_DATA = (
     f"For the real data, connect to the internet (TFDS downloads about 30 MB once) or set "
     f"{MIRROR_ENV} to a folder holding the four IDX files ({', '.join(IDX_FILES)}), e.g. "
-    f"`{MIRROR_ENV}=/path/to/folder make lab`; then restart the kernel "
+    f"start the lab with {MIRROR_ENV}=/path/to/folder make lab; then restart the kernel "
     f"(Kernel > Restart Kernel) and run the notebook again."
 )
 MOCK_HEADLINE = (
