@@ -1,11 +1,12 @@
-"""Tests of the breast_cancer assignment: its hidden checks, its helpers and its variants.
+"""Tests of the breast_cancer assignment: its observers and judge, its helpers and variants.
 
-* fast: the checks of ``autograder.checks.breast_cancer`` run in-process against small
-  implementations written here and against every variant file (defined in a namespace that
-  stands in for the notebook's globals).
+Fast: every grade cell is observed and judged in-process with :func:`autograder.judge.local.run`
+on small implementations written here (defined in a dict that plays the notebook's globals)
+and on every variant file: right implementations pass with several seeds, each typical mistake
+fails with the message that names it, a mutant loses points only in the cells it lists, and a
+missing or malformed observation scores 0.
 
-Every variant is also graded in a fresh kernel with the notebook's hidden tests by
-tests/test_grading_accuracy.py.
+Every variant is also graded through the real pipeline by tests/test_grading_accuracy.py.
 """
 
 from __future__ import annotations
@@ -17,24 +18,23 @@ from typing import Any
 import nbformat
 import numpy as np
 import pytest
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf
 
 from autograder import variants as variants_mod
 from autograder.build import source_path
-from autograder.checks import CheckFailure
-from autograder.checks import breast_cancer as chk
+from autograder.judge import breast_cancer as judge
+from autograder.judge import local, protocol
 
 ASSIGNMENT = "breast_cancer"
 ALL_VARIANTS = variants_mod.discover(ASSIGNMENT)
-CHECKS = {  # grade id -> (check, name of the notebook object it takes)
-    "f1_score_matches_sklearn": (chk.check_f1_score, "F1Score"),
-    "f1_score_reset_state": (chk.check_f1_reset_state, "F1Score"),
-    "apply_gradient_updates_weights": (chk.check_apply_gradient, "apply_gradient"),
-    "train_data_for_one_epoch_losses_and_metrics": (
-        chk.check_train_data_for_one_epoch, "train_data_for_one_epoch"),
-    "perform_validation_losses_and_metrics": (
-        chk.check_perform_validation, "perform_validation"),
-    "train_model_resets_metrics": (chk.check_train_model, "train_model"),
+SEEDS = (1, 2, 3)
+CELLS = {  # grade id -> the notebook object its test cell passes to the observer
+    "f1_score_matches_sklearn": "F1Score",
+    "f1_score_reset_state": "F1Score",
+    "apply_gradient_updates_weights": "apply_gradient",
+    "train_data_for_one_epoch_losses_and_metrics": "train_data_for_one_epoch",
+    "perform_validation_losses_and_metrics": "perform_validation",
+    "train_model_resets_metrics": "train_model",
 }
 
 
@@ -57,19 +57,24 @@ def solution_cells(variant: variants_mod.Variant | None = None) -> dict[str, str
     return cells
 
 
-def failure(grade_id: str, namespace: dict[str, Any]) -> str | None:
-    """The check's failure message, or None if it passes."""
-    check, name = CHECKS[grade_id]
-    try:
-        check(namespace[name])
-    except CheckFailure as exc:
-        return str(exc)
-    return None
+def reference() -> dict[str, Any]:
+    return notebook_namespace("\n\n".join(solution_cells().values()))
 
 
-# ------------------------------------------------------------------------ small implementations
+def verdict(grade_id: str, fn: Any, seed: int = 0) -> Any:
+    return local.run(ASSIGNMENT, grade_id, fn, seed=seed)
 
-F1_GOOD = """
+
+def assert_fails(grade_id: str, fn: Any, message: str, seed: int = 0) -> str:
+    result = verdict(grade_id, fn, seed)
+    assert not result.passed, f"{grade_id} passed"
+    assert message.lower() in result.message.lower(), result.message
+    return result.message
+
+
+# ------------------------------------------------------------------------------ F1Score
+
+F1 = """
 class F1Score(tf.keras.metrics.Metric):
     def __init__(self, name='f1_score', **kwargs):
         super().__init__(name=name, **kwargs)
@@ -82,10 +87,10 @@ class F1Score(tf.keras.metrics.Metric):
         t = tf.reshape(tf.cast(y_true, tf.bool), [-1])
         p = tf.reshape(tf.cast(y_pred, tf.bool), [-1])
         count = lambda m: tf.reduce_sum(tf.cast(m, tf.float32))
-        self.tp.assign_add(count(t & p))
-        self.fp.assign_add(count(~t & p))
-        self.tn.assign_add(count(~t & ~p))
-        self.fn.assign_add(count(t & ~p))
+        self.tp.ADD(count(t & p))
+        self.fp.ADD(count(~t & p))
+        self.tn.ADD(count(~t & ~p))
+        self.fn.ADD(count(t & ~p))
 
     def result(self):
         precision = tf.math.divide_no_nan(self.tp, self.tp + self.fp)
@@ -99,63 +104,82 @@ F1_FORMULA = "tf.math.divide_no_nan(2 * precision * recall, precision + recall)"
 F1_RESET = "for v in self.variables: v.assign(0.0)"
 
 
-def f1_class(formula: str = F1_FORMULA, reset: str = F1_RESET, tracked: bool = True) -> type:
-    code = F1_GOOD.replace("FORMULA", formula).replace("RESET", reset)
+def f1_class(formula: str = F1_FORMULA, reset: str = F1_RESET, tracked: bool = True,
+             add: str = "assign_add") -> type:
+    code = F1.replace("FORMULA", formula).replace("RESET", reset).replace("ADD", add)
     if not tracked:
-        code = code.replace("self.add_variable(shape=(), initializer='zeros', name='tp')",
-                            "tf.Variable(0.0)")
-        for c in ("fp", "tn", "fn"):
+        for c in ("tp", "fp", "tn", "fn"):
             code = code.replace(
                 f"self.add_variable(shape=(), initializer='zeros', name='{c}')",
                 "tf.Variable(0.0)")
     return notebook_namespace(code)["F1Score"]
 
 
-def test_f1_checks_pass_a_correct_metric() -> None:
-    chk.check_f1_score(f1_class())
-    chk.check_f1_reset_state(f1_class())
-
-
-def test_f1_rearranged_formula_passes() -> None:
-    chk.check_f1_score(f1_class("tf.math.divide_no_nan(2 * self.tp, 2 * self.tp + self.fp "
-                                "+ self.fn)"))
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("formula", [
+    F1_FORMULA, "tf.math.divide_no_nan(2 * self.tp, 2 * self.tp + self.fp + self.fn)"])
+def test_f1_right_metric_passes(seed: int, formula: str) -> None:
+    for grade_id in ("f1_score_matches_sklearn", "f1_score_reset_state"):
+        result = verdict(grade_id, f1_class(formula), seed)
+        assert result.passed, result.message
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"formula": "tf.math.divide_no_nan(precision * recall, precision + recall)"},
      "factor 2 is missing"),
+    ({"formula": "tf.math.divide_no_nan(precision + recall, 2.0)"}, "F1 formula"),
     ({"formula": "2 * precision * recall / (precision + recall)"}, "divide_no_nan"),
-    ({"formula": "(precision + recall) / 2"}, "2 * precision * recall"),
+    ({"formula": "tf.where(self.tp + self.fp + self.fn > 0, tf.math.divide_no_nan(2 * "
+                 "precision * recall, precision + recall), 1.0)"}, "zero_division=0"),
     ({"tracked": False}, "tf.Variable instead of self.add_variable"),
+    ({"add": "assign"}, "assign_add"),
 ])
-def test_f1_score_check_names_the_mistake(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(CheckFailure, match=None) as info:
-        chk.check_f1_score(f1_class(**kwargs))
-    assert message in str(info.value)
-    assert "expected" in str(info.value) and "Likely mistake" in str(info.value)
+def test_f1_score_names_the_mistake(kwargs: dict[str, Any], message: str) -> None:
+    text = assert_fails("f1_score_matches_sklearn", f1_class(**kwargs), message)
+    assert "expected" in text and "Likely mistake" in text
+    assert "reset_state" not in text  # the formula is not blamed on reset_state
 
 
-def test_f1_reset_check_names_the_counter_left() -> None:
-    metric_cls = f1_class(reset="self.tp.assign(0.0); self.fp.assign(0.0); "
-                                "self.tn.assign(0.0)")
-    with pytest.raises(CheckFailure, match="not zero: fn="):
-        chk.check_f1_reset_state(metric_cls)
-    with pytest.raises(CheckFailure, match="add_variable"):
-        chk.check_f1_reset_state(f1_class(tracked=False))
+def test_wrong_f1_formula_is_not_a_reset_mistake() -> None:
+    """A wrong formula fails the F1 cell only: reset_state is judged against the student's own
+    class (a new metric given the same batches)."""
+    wrong = f1_class("tf.math.divide_no_nan(precision * recall, precision + recall)")
+    assert verdict("f1_score_reset_state", wrong).passed
+    nan = f1_class("2 * precision * recall / (precision + recall)")
+    assert verdict("f1_score_reset_state", nan).passed
 
 
-def test_f1_one_convention_for_undefined_precision() -> None:
-    """The original notebook's precision = recall = 1 when undefined is named as the mistake."""
-    formula = ("tf.where(self.tp + self.fp + self.fn > 0, tf.math.divide_no_nan(2 * precision "
-               "* recall, precision + recall), 1.0)")
-    with pytest.raises(CheckFailure, match="zero_division=0"):
-        chk.check_f1_score(f1_class(formula))
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"reset": "self.tp.assign(0.0); self.fp.assign(0.0); self.tn.assign(0.0)"},
+     "not zero: fn="),
+    ({"reset": "pass"}, "not zero"),
+    ({"tracked": False}, "add_variable"),
+])
+def test_f1_reset_names_the_mistake(kwargs: dict[str, Any], message: str) -> None:
+    assert_fails("f1_score_reset_state", f1_class(**kwargs), message)
 
 
-APPLY_GRADIENT = """
+def test_f1_reset_that_keeps_python_state_fails() -> None:
+    """State kept outside the counters (here a Python offset) is caught by comparing with a
+    new metric's results."""
+    code = F1.replace("FORMULA", "tf.math.divide_no_nan(2 * self.tp + self.extra, 2 * self.tp "
+                                 "+ self.fp + self.fn + self.extra)")
+    code = code.replace("RESET", "for v in self.variables: v.assign(0.0)")
+    code = code.replace("ADD", "assign_add").replace(
+        "self.fn.assign_add(count(t & ~p))",
+        "self.fn.assign_add(count(t & ~p)); self.extra = self.extra + 1.0")
+    code = code.replace("super().__init__(name=name, **kwargs)",
+                        "super().__init__(name=name, **kwargs); self.extra = 0.0")
+    assert_fails("f1_score_reset_state", notebook_namespace(code)["F1Score"],
+                 "reset_state must set back everything")
+
+
+# ------------------------------------------------------------------------ apply_gradient
+
+APPLY = """
 def apply_gradient(optimizer, loss_object, model, x, y):
     with tf.GradientTape() as tape:
-        logits = model(x)
+        logits = FORWARD
         loss_value = LOSS
     gradients = tape.gradient(loss_value, WEIGHTS)
     STEP
@@ -163,37 +187,101 @@ def apply_gradient(optimizer, loss_object, model, x, y):
 """
 
 
-def apply_gradient_fn(loss: str = "loss_object(y_true=y, y_pred=logits)",
-                      weights: str = "model.trainable_weights",
-                      step: str = "optimizer.apply_gradients(zip(gradients, WEIGHTS))") -> Any:
-    code = APPLY_GRADIENT.replace("STEP", step).replace("LOSS", loss).replace("WEIGHTS", weights)
+def apply_fn(forward: str = "model(x, training=True)",
+             loss: str = "loss_object(y_true=y, y_pred=logits)",
+             weights: str = "model.trainable_weights",
+             step: str = "optimizer.apply_gradients(zip(gradients, WEIGHTS))",
+             code: str = APPLY) -> Any:
+    code = (code.replace("STEP", step).replace("FORWARD", forward).replace("LOSS", loss)
+            .replace("WEIGHTS", weights))
     return notebook_namespace(code)["apply_gradient"]
 
 
-@pytest.mark.parametrize("loss", ["loss_object(y_true=y, y_pred=logits)",
-                                  "loss_object(y, logits)",
-                                  "loss_object(y_pred=logits, y_true=y)"])
-def test_apply_gradient_check_passes_correct_versions(loss: str) -> None:
-    chk.check_apply_gradient(apply_gradient_fn(loss=loss))
-
-
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"step": "pass"}, "did not change"),
-    ({"weights": "model.trainable_weights[:2]"}, "these weights did not change"),
-    ({"step": "optimizer.apply_gradients(zip(gradients, WEIGHTS)); "
-              "optimizer.apply_gradients(zip(gradients, WEIGHTS))"}, "exactly once"),
-    ({"loss": "-tf.reduce_mean(tf.reshape(y, [-1]) * tf.math.log(logits) + "
-              "(1 - tf.reshape(y, [-1])) * tf.math.log(1 - logits))"}, "broadcast to (n, n)"),
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("kwargs", [
+    {}, {"forward": "model(x)"}, {"loss": "loss_object(y, logits)"},
+    {"loss": "loss_object(y_pred=logits, y_true=y)", "weights": "model.trainable_variables"},
+    {"step": "optimizer.apply(gradients, model.trainable_weights)"},
 ])
-def test_apply_gradient_check_names_the_mistake(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(CheckFailure) as info:
-        chk.check_apply_gradient(apply_gradient_fn(**kwargs))
-    assert message in str(info.value)
+def test_apply_gradient_right_versions_pass(seed: int, kwargs: dict[str, str]) -> None:
+    result = verdict("apply_gradient_updates_weights", apply_fn(**kwargs), seed)
+    assert result.passed, result.message
 
+
+AFTER_STEP = """
+def apply_gradient(optimizer, loss_object, model, x, y):
+    with tf.GradientTape() as tape:
+        loss_value = loss_object(y, model(x))
+    gradients = tape.gradient(loss_value, model.trainable_weights)
+    optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+    logits = model(x)
+    return logits, LOSS_AFTER
+"""
+OUTSIDE = """
+def apply_gradient(optimizer, loss_object, model, x, y):
+    logits = model(x)
+    with tf.GradientTape() as tape:
+        loss_value = loss_object(y, logits)
+    gradients = tape.gradient(loss_value, model.trainable_weights)
+    optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+    return logits, loss_value
+"""
+ASCENT = """
+def apply_gradient(optimizer, loss_object, model, x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x)
+        loss_value = loss_object(y, logits)
+    gradients = tape.gradient(loss_value, model.trainable_weights)
+    for g, w in zip(gradients, model.trainable_weights):
+        w.assign_add(optimizer.learning_rate * g)
+    return logits, loss_value
+"""
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: apply_fn(step="pass"), "weights did not change"),
+    (lambda: apply_fn(weights="model.trainable_weights[-2:]"), "these weights did not change"),
+    (lambda: apply_fn(step="optimizer.apply_gradients(zip(gradients, WEIGHTS)); "
+                           "optimizer.apply_gradients(zip(gradients, WEIGHTS))"),
+     "applied twice"),
+    (lambda: notebook_namespace(ASCENT)["apply_gradient"], "gradient ascent"),
+    (lambda: notebook_namespace(OUTSIDE)["apply_gradient"], "GradientTape"),
+    (lambda: notebook_namespace(AFTER_STEP.replace("LOSS_AFTER", "loss_value"))[
+        "apply_gradient"], "logits were computed after the optimizer step"),
+    (lambda: notebook_namespace(AFTER_STEP.replace("logits = model(x)\n", "logits = model(x)\n"
+                                                   "    loss_value = loss_object(y, logits)\n")
+                                .replace("LOSS_AFTER", "loss_value"))["apply_gradient"],
+     "after the optimizer step"),
+    (lambda: apply_fn(loss="-tf.reduce_mean(tf.reshape(y, [-1]) * tf.math.log(logits) + "
+                           "(1 - tf.reshape(y, [-1])) * tf.math.log(1 - logits))"),
+     "broadcast to (n, n)"),
+    (lambda: apply_fn(loss="tf.reduce_sum(tf.keras.losses.binary_crossentropy(y, logits))"),
+     "sum over the batch"),
+])
+def test_apply_gradient_names_the_mistake(make: Any, message: str) -> None:
+    assert_fails("apply_gradient_updates_weights", make(), message)
+
+
+def test_loss_after_step_is_named() -> None:
+    """Logits right, but the loss recomputed on the updated weights."""
+    code = """
+def apply_gradient(optimizer, loss_object, model, x, y):
+    with tf.GradientTape() as tape:
+        logits = model(x)
+        loss_value = loss_object(y, logits)
+    gradients = tape.gradient(loss_value, model.trainable_weights)
+    optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+    return logits, loss_object(y, model(x))
+"""
+    assert_fails("apply_gradient_updates_weights", notebook_namespace(code)["apply_gradient"],
+                 "the loss was computed after the optimizer step")
+
+
+# -------------------------------------------------------------- train_data_for_one_epoch
 
 EPOCH = """
 def apply_gradient(optimizer, loss_object, model, x, y):
-    raise AssertionError("the check must use its reference apply_gradient")
+    raise AssertionError("the observer must replace apply_gradient")
 
 def train_data_for_one_epoch(train_dataset, optimizer, loss_object, model,
                              train_acc_metric, train_f1score_metric, verbose=True):
@@ -204,35 +292,68 @@ def train_data_for_one_epoch(train_dataset, optimizer, loss_object, model,
         predictions = PREDICTIONS
         train_acc_metric.update_state(y, predictions)
         train_f1score_metric.update_state(y, predictions)
+        EXTRA
         if verbose:
             print(step, float(loss_value))
     return RETURN
 """
 
 
-@pytest.mark.parametrize(("predictions", "returned", "message"), [
-    ("tf.round(logits)", "losses", None),
-    ("tf.cast(tf.round(logits), 'int64')", "losses", None),
-    ("logits", "losses", "unrounded"),
-    ("tf.round(model(x))", "losses", "recomputed after the weights changed"),
-    ("tf.round(logits)", "losses[-1:]", "one loss per batch"),
-    ("tf.round(logits)", "[np.mean(losses)]", "one loss per batch"),
-])
-def test_train_data_for_one_epoch_check(predictions: str, returned: str,
-                                        message: str | None) -> None:
+def epoch_fn(predictions: str = "tf.round(logits)", returned: str = "losses",
+             extra: str = "pass") -> tuple[Any, dict]:
     namespace = notebook_namespace(EPOCH.replace("PREDICTIONS", predictions)
-                                   .replace("RETURN", returned))
-    fn = namespace["train_data_for_one_epoch"]
-    if message is None:
-        chk.check_train_data_for_one_epoch(fn)
-    else:
-        with pytest.raises(CheckFailure, match=None) as info:
-            chk.check_train_data_for_one_epoch(fn)
-        assert message in str(info.value)
-    # the notebook's own apply_gradient is back after the check
-    with pytest.raises(AssertionError, match="reference"):
+                                   .replace("RETURN", returned).replace("EXTRA", extra))
+    return namespace["train_data_for_one_epoch"], namespace
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("predictions", ["tf.round(logits)",
+                                         "tf.cast(tf.round(logits), 'int64')"])
+def test_epoch_right_versions_pass(seed: int, predictions: str) -> None:
+    fn, namespace = epoch_fn(predictions)
+    result = verdict("train_data_for_one_epoch_losses_and_metrics", fn, seed)
+    assert result.passed, result.message
+    with pytest.raises(AssertionError, match="replace"):  # the notebook's own is back
         namespace["apply_gradient"](None, None, None, None, None)
 
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"predictions": "logits"}, "tf.round(logits)"),
+    ({"predictions": "tf.round(model(x))"}, "recomputed after the weights changed"),
+    ({"returned": "losses[-1:]"}, "one loss per batch"),
+    ({"returned": "[np.mean(losses)]"}, "mean loss of the epoch"),
+    ({"extra": "train_acc_metric.reset_state(); train_f1score_metric.reset_state()"},
+     "reset inside train_data_for_one_epoch"),
+    ({"extra": "train_f1score_metric.reset_state()"}, "train_f1score_metric was reset"),
+    ({"predictions": "tf.round(logits)", "returned": "losses[::-1]"}, "in order"),
+])
+def test_epoch_names_the_mistake(kwargs: dict[str, str], message: str) -> None:
+    fn, _ = epoch_fn(**kwargs)
+    assert_fails("train_data_for_one_epoch_losses_and_metrics", fn, message)
+
+
+def test_epoch_one_metric_not_updated() -> None:
+    code = EPOCH.replace("train_f1score_metric.update_state(y, predictions)", "pass")
+    fn = notebook_namespace(code.replace("PREDICTIONS", "tf.round(logits)")
+                            .replace("RETURN", "losses").replace("EXTRA", "pass"))
+    assert_fails("train_data_for_one_epoch_losses_and_metrics",
+                 fn["train_data_for_one_epoch"], "never called train_f1score_metric")
+
+
+def test_epoch_wrong_batch_to_apply_gradient() -> None:
+    code = EPOCH.replace("apply_gradient(optimizer, loss_object, model, x, y)\n        losses",
+                         "apply_gradient(optimizer, loss_object, model, first_x, first_y)\n"
+                         "        losses")
+    code = code.replace("    for step, (x, y) in enumerate(train_dataset):",
+                        "    first_x, first_y = next(iter(train_dataset))\n"
+                        "    for step, (x, y) in enumerate(train_dataset):")
+    fn = notebook_namespace(code.replace("PREDICTIONS", "tf.round(logits)")
+                            .replace("RETURN", "losses").replace("EXTRA", "pass"))
+    assert_fails("train_data_for_one_epoch_losses_and_metrics",
+                 fn["train_data_for_one_epoch"], "pass the batch of this step")
+
+
+# --------------------------------------------------------------------- perform_validation
 
 VALIDATION_GLOBALS = """
 test_dataset = model = loss_object = val_acc_metric = val_f1score_metric = "notebook's"
@@ -244,26 +365,46 @@ def perform_validation():
         losses.append(loss_object(y_true=y_val, y_pred=val_logits))
         val_acc_metric.update_state(y_val, PREDICTIONS)
         val_f1score_metric.update_state(y_val, PREDICTIONS)
+        EXTRA
     return losses
 """
 
 
-def test_perform_validation_original_no_argument_style() -> None:
-    namespace = notebook_namespace(VALIDATION_GLOBALS.replace(
-        "PREDICTIONS", "tf.cast(tf.round(model(x_val)), 'int64')"))
-    chk.check_perform_validation(namespace["perform_validation"])
-    assert namespace["model"] == "notebook's"  # injected objects removed again
+def validation_fn(predictions: str = "tf.cast(tf.round(model(x_val)), 'int64')",
+                  extra: str = "pass") -> tuple[Any, dict]:
+    namespace = notebook_namespace(VALIDATION_GLOBALS.replace("PREDICTIONS", predictions)
+                                   .replace("EXTRA", extra))
+    return namespace["perform_validation"], namespace
 
 
-def test_perform_validation_explicit_arguments_and_mistakes() -> None:
-    code = solution_cells()["perform_validation"]
-    chk.check_perform_validation(notebook_namespace(code)["perform_validation"])
-    unrounded = notebook_namespace(VALIDATION_GLOBALS.replace("PREDICTIONS", "val_logits"))
-    with pytest.raises(CheckFailure, match=r"tf\.round\(logits\)"):
-        chk.check_perform_validation(unrounded["perform_validation"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_validation_both_styles_pass(seed: int) -> None:
+    fn, namespace = validation_fn()
+    result = verdict("perform_validation_losses_and_metrics", fn, seed)
+    assert result.passed, result.message
+    assert namespace["model"] == "notebook's"  # the observer's objects are gone again
+    explicit = reference()["perform_validation"]
+    result = verdict("perform_validation_losses_and_metrics", explicit, seed)
+    assert result.passed, result.message
 
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"predictions": "val_logits"}, "tf.round(logits)"),
+    ({"extra": "val_acc_metric.reset_state()"}, "val_acc_metric was reset"),
+    ({"extra": "model.trainable_weights[0].assign_add(tf.ones_like("
+               "model.trainable_weights[0]))"}, "changed the model's weights"),
+])
+def test_validation_names_the_mistake(kwargs: dict[str, str], message: str) -> None:
+    fn, _ = validation_fn(**kwargs)
+    assert_fails("perform_validation_losses_and_metrics", fn, message)
+
+
+# ---------------------------------------------------------------------------- train_model
 
 LOOP = """
+def train_data_for_one_epoch(*args, **kwargs):
+    raise AssertionError("the observer must replace train_data_for_one_epoch")
+
 def train_model(epochs, train_dataset, test_dataset, model, optimizer, loss_object,
                 train_acc_metric, train_f1score_metric, val_acc_metric, val_f1score_metric):
     train_losses, val_losses = [], []
@@ -272,53 +413,112 @@ def train_model(epochs, train_dataset, test_dataset, model, optimizer, loss_obje
         BEFORE
         lt = train_data_for_one_epoch(train_dataset, optimizer, loss_object, model,
                                       train_acc_metric, train_f1score_metric)
-        lv = perform_validation(test_dataset, model, loss_object, val_acc_metric,
-                                val_f1score_metric)
+        lv = VALIDATE
         MIDDLE
         print([float(m.result()) for m in metrics])
         train_losses.append(np.mean(lt))
         val_losses.append(np.mean(lv))
         AFTER
-    return train_losses, val_losses
+    return RETURN
 """
 RESET_ALL = "for m in metrics: m.reset_state()"
+VALIDATE = ("perform_validation(test_dataset, model, loss_object, val_acc_metric, "
+            "val_f1score_metric)")
 
 
-@pytest.mark.parametrize(("before", "middle", "after", "message"), [
-    ("pass", "pass", RESET_ALL, None),
-    (RESET_ALL, "pass", "pass", None),
-    ("pass", "pass", "pass", "was never reset"),
-    ("pass", "pass", "for m in metrics[:3]: m.reset_state()",
-     "val_f1score_metric was never reset"),
-    ("pass", RESET_ALL, "pass", "reset before its result was read"),
-    ("pass", "pass", "if epoch == 0: [m.reset_state() for m in metrics]",
-     "not reset after every epoch"),
-])
-def test_train_model_check(before: str, middle: str, after: str, message: str | None) -> None:
+def loop_fn(before: str = "pass", middle: str = "pass", after: str = RESET_ALL,
+            validate: str = VALIDATE, returned: str = "train_losses, val_losses") -> tuple:
     namespace = notebook_namespace(
-        LOOP.replace("BEFORE", before).replace("MIDDLE", middle).replace("AFTER", after))
-    if message is None:
-        chk.check_train_model(namespace["train_model"])
-    else:
-        with pytest.raises(CheckFailure) as info:
-            chk.check_train_model(namespace["train_model"])
-        assert message in str(info.value)
-    assert "train_data_for_one_epoch" not in namespace  # references injected only during
+        LOOP.replace("BEFORE", before).replace("MIDDLE", middle).replace("AFTER", after)
+        .replace("VALIDATE", validate).replace("RETURN", returned))
+    return namespace["train_model"], namespace
 
 
-def test_train_model_check_compares_returned_means() -> None:
-    code = LOOP.replace("BEFORE", "pass").replace("MIDDLE", "pass").replace("AFTER", RESET_ALL)
-    namespace = notebook_namespace(code.replace("np.mean(lt)", "lt[-1]"))
-    with pytest.raises(CheckFailure, match="epochs_train_losses"):
-        chk.check_train_model(namespace["train_model"])
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("kwargs", [
+    {}, {"before": RESET_ALL, "after": "pass"}, {"validate": "perform_validation()"}])
+def test_loop_right_versions_pass(seed: int, kwargs: dict[str, str]) -> None:
+    fn, namespace = loop_fn(**kwargs)
+    result = verdict("train_model_resets_metrics", fn, seed)
+    assert result.passed, result.message
+    assert "perform_validation" not in namespace  # the stubs are gone again
+    with pytest.raises(AssertionError, match="replace"):
+        namespace["train_data_for_one_epoch"]()
 
 
-def test_injected_restores_the_namespace() -> None:
-    namespace = {"model": "mine"}
-    with pytest.raises(RuntimeError), chk._injected(namespace, model=1, extra=2):
-        assert namespace == {"model": 1, "extra": 2}
-        raise RuntimeError
-    assert namespace == {"model": "mine"}
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"after": "pass"}, "was never reset"),
+    ({"after": "for m in metrics[:3]: m.reset_state()"}, "val_f1score_metric was never reset"),
+    ({"middle": RESET_ALL, "after": "pass"}, "reset before its result was read"),
+    ({"after": "if epoch == 0: [m.reset_state() for m in metrics]"},
+     "not reset after every epoch"),
+    ({"returned": "val_losses, train_losses"}, "validation losses first"),
+    ({"returned": "train_losses[:1], val_losses"}, "one mean per epoch"),
+])
+def test_loop_names_the_mistake(kwargs: dict[str, str], message: str) -> None:
+    fn, _ = loop_fn(**kwargs)
+    assert_fails("train_model_resets_metrics", fn, message)
+
+
+def test_loop_last_loss_instead_of_mean() -> None:
+    fn, _ = loop_fn()
+    code = LOOP.replace("np.mean(lt)", "lt[-1]").replace("BEFORE", "pass").replace(
+        "MIDDLE", "pass").replace("AFTER", RESET_ALL).replace("VALIDATE", VALIDATE).replace(
+        "RETURN", "train_losses, val_losses")
+    assert_fails("train_model_resets_metrics", notebook_namespace(code)["train_model"],
+                 "last batch's loss")
+
+
+def test_loop_metrics_swapped_between_train_and_validation() -> None:
+    fn, _ = loop_fn(validate="perform_validation(test_dataset, model, loss_object, "
+                             "train_acc_metric, train_f1score_metric)")
+    assert_fails("train_model_resets_metrics", fn, "pass train_model's own arguments")
+
+
+# ------------------------------------------------------------------------- fail closed
+
+
+def test_missing_and_malformed_observations_score_zero() -> None:
+    challenges = protocol.make_challenges(ASSIGNMENT, seed=7)
+    points = dict.fromkeys(CELLS, 2.0)
+    verdicts = protocol.judge_all(ASSIGNMENT, challenges, {"executed": list(CELLS)}, points)
+    assert [v.score for v in verdicts] == [0.0] * len(CELLS)
+    assert all(v.status == "missing" for v in verdicts)
+    malformed = [{"cases": "nope"}, {"created": True, "n_variables": 4},
+                 {"returned": [1, 2]}, {"returned": {"__type__": "x"}, "calls": 3},
+                 {"returned": [], "weights_after": "w"}, {"returned": None, "events": {}}]
+    for (grade_id, exercise), data in zip(judge.EXERCISES.items(), malformed, strict=True):
+        result = protocol.judge_one(grade_id, exercise, challenges[grade_id], data, 2.0)
+        assert result.score == 0.0 and not result.passed, (grade_id, result)
+
+
+def test_challenges_are_fresh_and_exercises_cover_the_notebook() -> None:
+    nb = nbformat.read(source_path(ASSIGNMENT), as_version=4)
+    graded = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+              if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    assert graded == set(judge.EXERCISES) == set(CELLS)
+    one, two = (protocol.make_challenges(ASSIGNMENT, seed) for seed in (1, 2))
+    for grade_id in CELLS:
+        assert one[grade_id].params != two[grade_id].params or any(
+            not np.array_equal(one[grade_id].arrays[k], two[grade_id].arrays.get(k))
+            for k in one[grade_id].arrays), grade_id
+
+
+def test_reference_network_gradients_match_finite_differences() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3))
+    y = judge.labels_for(rng, x)
+    ws = [w.astype(np.float64) for w in judge.draw_net(rng, 3, 4)]
+    grads = judge.gradients(ws, x, y)
+    for i, w in enumerate(ws):
+        for index in np.ndindex(w.shape):
+            plus = [v.copy() for v in ws]
+            minus = [v.copy() for v in ws]
+            plus[i][index] += 1e-6
+            minus[i][index] -= 1e-6
+            numeric = (judge.bce(y, judge.forward(plus, x)[0])
+                       - judge.bce(y, judge.forward(minus, x)[0])) / 2e-6
+            assert abs(numeric - grads[i][index]) < 1e-6
 
 
 # ---------------------------------------------------------------------- variants in-process
@@ -326,20 +526,20 @@ def test_injected_restores_the_namespace() -> None:
 
 @pytest.mark.parametrize("variant", ALL_VARIANTS, ids=lambda v: v.name)
 def test_variant_in_process(variant: variants_mod.Variant) -> None:
-    """Hidden checks alone, each variant's cells defined in a notebook-like namespace.
+    """Every cell observed and judged on the variant's cells in a notebook-like namespace.
 
-    A correct variant must pass every check; a mutant must fail the ones it lists (only those
-    run here, to keep this fast; the kernel test grades every cell).
+    A correct variant passes every cell; a mutant fails exactly the cells it lists (collateral
+    points 0), and the first one's message names the mistake.
     """
     namespace = notebook_namespace("\n\n".join(solution_cells(variant).values()))
-    grade_ids = list(CHECKS) if variant.is_correct else variant.fails
-    results = {grade_id: failure(grade_id, namespace) for grade_id in grade_ids}
+    results = {grade_id: verdict(grade_id, namespace[name], seed=11)
+               for grade_id, name in CELLS.items()}
+    failed = {g for g, r in results.items() if not r.passed}
     if variant.is_correct:
-        assert results == dict.fromkeys(CHECKS), results
+        assert not failed, {g: results[g].message for g in failed}
         return
-    for grade_id in variant.fails:
-        assert results[grade_id] is not None, f"{variant.name}: {grade_id} passed"
-    first = results[variant.fails[0]]
+    assert failed == set(variant.fails), {g: results[g].message for g in failed}
+    first = results[variant.fails[0]].message
     assert variant.message.lower() in first.lower(), first
 
 
@@ -347,7 +547,8 @@ def test_variants_cover_the_brief() -> None:
     correct = [v for v in ALL_VARIANTS if v.is_correct]
     mutants = [v for v in ALL_VARIANTS if not v.is_correct]
     assert len(correct) >= 4 and len(mutants) >= 10
-    assert {g for v in mutants for g in v.fails} == set(CHECKS)
+    assert {g for v in mutants for g in v.fails} == set(CELLS)
+    assert all(v.message for v in mutants)
 
 
 # ----------------------------------------------------------------------------- tfcourse.cancer
@@ -376,7 +577,8 @@ def test_load_raw_is_the_uncleaned_file(data_mirror: None) -> None:
     assert sorted(df["class"].unique()) == [2, 4]
 
 
-def test_plots_return_titled_axes() -> None:
+def test_plots_draw_what_they_say() -> None:
+    """The helpers return None (tests/test_plots.py); their charts are read back from pyplot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -384,10 +586,13 @@ def test_plots_return_titled_axes() -> None:
 
     from tfcourse import cancer
 
-    ax = cancer.plot_confusion_matrix(np.array([[0], [1], [1]]), np.array([0.0, 1.0, 0.0]),
-                                      title="T")
+    cancer.plot_confusion_matrix(np.array([[0], [1], [1]]), np.array([0.0, 1.0, 0.0]),
+                                 title="T")
+    ax = plt.gca()
     assert ax.get_title() == "T"
     assert [t.get_text() for t in ax.texts] == ["1", "0", "1", "1"]  # rows: true class
-    assert cancer.plot_loss_curves([0.7, 0.5], [0.6, 0.4]).get_lines()[0].get_ydata()[1] == 0.5
-    assert cancer.plot_class_histogram([2, 2, 4]).patches[0].get_height() == 2
+    cancer.plot_loss_curves([0.7, 0.5], [0.6, 0.4])
+    assert plt.gca().get_lines()[0].get_ydata()[1] == 0.5
+    cancer.plot_class_histogram([2, 2, 4])
+    assert plt.gca().patches[0].get_height() == 2
     plt.close("all")
