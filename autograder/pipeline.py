@@ -338,7 +338,7 @@ def stage_job(job: GradeJob, run_root: Path, quota: int) -> tuple[GradeJob, Path
     ``ValueError`` when the notebook itself is a symlink or a special file, or when the
     submission's files exceed the scratch quota.
     """
-    folder = Path(tempfile.mkdtemp(prefix="job-", dir=run_root))
+    folder = Path(tempfile.mkdtemp(prefix="j", dir=run_root))
     try:
         if job.sandbox:
             # everything of this job (private course, observations, the kernel's scratch,
@@ -407,6 +407,12 @@ def run_jobs(
     quota = quota if quota is not None else SandboxConfig().scratch_bytes
     run_root = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-",
                                      dir=scratch_root or None))
+    # the kernel's ZMQ sockets live at <job>/tfg-XXXXXXXX/s/rt/kernel-N: Unix socket paths
+    # are limited to 107 bytes
+    if len(str(run_root)) + len("/jXXXXXXXX/tfg-XXXXXXXX/s/rt/kernel-99") > 107:
+        sandbox.release_scratch(run_root)
+        raise ValueError(f"the scratch folder {scratch_root} is too long a path for the "
+                         "kernel's sockets (Unix socket paths: 107 bytes); choose a shorter one")
     slots = [_Slot(ctx, i, log_dir) for i in range(max(1, min(workers, len(jobs))))]
     last_rotation = 0.0
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 import zipfile
 from html.parser import HTMLParser
@@ -128,6 +130,11 @@ def _outputs(state: CourseState, student: str) -> str:
                      for c in nb.cells for o in c.get("outputs", []))
 
 
+def _short_scratch() -> Path:
+    """A scratch root with a short path (the kernel's socket paths must fit in 107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix="tfh-", dir="/tmp"))
+
+
 def _mounts_under(folder: Path) -> list[str]:
     return sandbox.mounts_under(folder)
 
@@ -164,8 +171,7 @@ def batch(tmp_path_factory, env_setter):
     release, _ = _notebooks()
     _submit(state, LONG_ID, release)
     _submit(state, "unlucky", release)
-    scratch_root = base / "scratch"
-    scratch_root.mkdir()
+    scratch_root = _short_scratch()
     settings = Settings(workers=2, progress=False, cell_timeout=90, notebook_timeout=400,
                         limits=sandbox.SandboxConfig(**CAPS), scratch_root=str(scratch_root))
     real_record = writer.Writer.record
@@ -182,8 +188,9 @@ def batch(tmp_path_factory, env_setter):
         results = pipeline.autograde(state, ASSIGNMENT, settings=settings)
     finally:
         mp.undo()
-    return {"state": state, "results": {r.student: r for r in results}, "decoy": decoy,
-            "scratch_root": scratch_root, "seconds": time.monotonic() - start}
+    yield {"state": state, "results": {r.student: r for r in results}, "decoy": decoy,
+           "scratch_root": scratch_root, "seconds": time.monotonic() - start}
+    shutil.rmtree(scratch_root, ignore_errors=True)
 
 
 def _probe(batch) -> dict:
@@ -314,12 +321,12 @@ def timeouts(tmp_path_factory, env_setter):
     state = _release(base / "state", env_setter)
     _submit(state, "sleeper", _reference([nbformat.v4.new_code_cell(
         "open('marker.txt', 'w').write('x')\nimport time\ntime.sleep(600)")]))
-    scratch_root = base / "scratch"
-    scratch_root.mkdir()
+    scratch_root = _short_scratch()
     settings = Settings(workers=1, progress=False, cell_timeout=600, notebook_timeout=25,
                         max_attempts=2, scratch_root=str(scratch_root))
     runs = [pipeline.autograde(state, ASSIGNMENT, settings=settings) for _ in range(3)]
-    return state, runs, scratch_root
+    yield state, runs, scratch_root
+    shutil.rmtree(scratch_root, ignore_errors=True)
 
 
 @pytest.mark.slow
