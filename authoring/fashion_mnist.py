@@ -109,10 +109,11 @@ print(f"pixel range [{float(tf.reduce_min(x_batch)):.1f}, {float(tf.reduce_max(x
 # 10 classes. `base_model` takes the model class as an argument so that we can build the same
 # network as a `CustomModel` later.
 #
-# The last layer applies softmax, so the model's outputs are class probabilities.
-# Following the usual naming of custom loops, the code calls them `logits` anyway;
-# `SparseCategoricalCrossentropy()` (with its default `from_logits=False`) expects exactly
-# these probabilities and integer labels.
+# The last layer applies softmax, so the model's outputs are class probabilities: the code
+# calls them `predictions`. `SparseCategoricalCrossentropy()` (with its default
+# `from_logits=False`) expects exactly these probabilities and integer labels. (Many custom
+# loops call the model's output `logits`; strictly, logits are the scores *before* softmax,
+# which this model does not return.)
 
 # %% nbgrader={"grade": false, "grade_id": "model", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def base_model(model_class=keras.Model):
@@ -138,43 +139,60 @@ model.summary()
 # object and the model as explicit arguments (nothing global), so that the same function can
 # train any model with any loss:
 #
-# 1. under a `tf.GradientTape`, run the forward pass `logits = model(x, training=True)` and
-#    compute `loss_value = loss_object(y_true=y, y_pred=logits)` (labels first);
+# 1. under a `tf.GradientTape`, run the forward pass `predictions = model(x, training=True)`
+#    and compute `loss_value = loss_object(y_true=y, y_pred=predictions)` (labels first);
 # 2. take the gradients of `loss_value` with respect to **all** of `model.trainable_weights`;
 # 3. apply them with `optimizer.apply_gradients(zip(gradients, model.trainable_weights))`;
-# 4. return `logits, loss_value`.
+# 4. return `predictions, loss_value`, both computed **before** the optimizer step.
 #
 # `training=True` matters for layers that behave differently while training (dropout, batch
-# normalization); this model has none, but the grader's test model does.
+# normalization). This model has none, so `model(x)` gives the same numbers here and the
+# grader accepts both; write `training=True` anyway, it keeps a model with dropout right.
 
 # %% nbgrader={"grade": false, "grade_id": "apply_gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def apply_gradient(optimizer, loss_object, model, x, y):
-    """One optimizer step on the batch (x, y); returns (logits, loss_value)."""
+    """One optimizer step on the batch (x, y); returns (predictions, loss_value)."""
     ### BEGIN SOLUTION
     with tf.GradientTape() as tape:
-        logits = model(x, training=True)
-        loss_value = loss_object(y_true=y, y_pred=logits)
+        predictions = model(x, training=True)
+        loss_value = loss_object(y_true=y, y_pred=predictions)
     gradients = tape.gradient(loss_value, model.trainable_weights)
     optimizer.apply_gradients(zip(gradients, model.trainable_weights))
-    return logits, loss_value
+    return predictions, loss_value
     ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "apply_gradient_updates_weights", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-"""Check that apply_gradient() takes one optimizer step and returns (logits, loss_value)."""
+"""Check that apply_gradient() takes one optimizer step and returns (predictions, loss_value)."""
+### BEGIN HIDDEN TESTS
+from autograder.observe import fashion_mnist as _obs
+
+_obs.apply_gradient_updates_weights(apply_gradient)
+### END HIDDEN TESTS
 assert list(inspect.signature(apply_gradient).parameters)[:5] == [
     "optimizer", "loss_object", "model", "x", "y"
-]
-### BEGIN HIDDEN TESTS
-from autograder.checks import fashion_mnist as _chk
-
-_chk.check_apply_gradient(apply_gradient)
-### END HIDDEN TESTS
+], "keep the signature apply_gradient(optimizer, loss_object, model, x, y)"
 _model, _optimizer = base_model(), keras.optimizers.Adam()  # fresh ones: leave `model` alone
+_twin = base_model()
+_twin.set_weights(_model.get_weights())  # keeps the weights of before the step
 _before = [w.numpy().copy() for w in _model.trainable_weights]
-_logits, _loss_value = apply_gradient(_optimizer, loss_object, _model, x_batch, y_batch)
-assert _logits.shape == (x_batch.shape[0], 10), _logits.shape
-assert np.ndim(_loss_value) == 0 and float(_loss_value) > 0, _loss_value
-assert all(not np.array_equal(b, w.numpy()) for b, w in zip(_before, _model.trainable_weights))
+_predictions, _loss_value = apply_gradient(_optimizer, loss_object, _model, x_batch, y_batch)
+assert tuple(_predictions.shape) == (len(y_batch), 10), (
+    f"the first returned value has shape {tuple(_predictions.shape)}; expected "
+    f"({len(y_batch)}, 10): return predictions first, then loss_value")
+assert np.ndim(_loss_value) == 0, (
+    f"loss_value has shape {np.shape(_loss_value)}; expected a single number")
+_unchanged = [w.path for b, w in zip(_before, _model.trainable_weights) if np.array_equal(
+    b, w.numpy())]
+assert not _unchanged, (
+    f"these weights did not change: {_unchanged}; no optimizer step or a subset of the "
+    "weights: apply the gradients of all of model.trainable_weights")
+_expected = float(loss_object(y_batch, _twin(x_batch)))
+assert np.isclose(float(_loss_value), _expected, rtol=1e-4), (
+    f"loss_value is {float(_loss_value):.5f}; expected {_expected:.5f}, the loss before the "
+    "step: loss computed after the optimizer step? return the loss computed inside the tape")
+assert np.allclose(_predictions, _twin(x_batch), rtol=1e-4, atol=1e-6), (
+    "the predictions differ from the model's output before the step: predictions computed "
+    "after the optimizer step? return those of the forward pass inside the tape")
 print(f"one step: loss {float(_loss_value):.4f}")
 
 # %% [markdown]
@@ -184,7 +202,8 @@ print(f"one step: loss {float(_loss_value):.4f}")
 # verbose=True)`. For every batch `(x_batch, y_batch)` of `train_ds`:
 #
 # * call `apply_gradient` and keep the batch's loss in a list (`float(loss_value)`);
-# * update the training accuracy: `train_acc_metric.update_state(y_batch, logits)`.
+# * update the training accuracy with the predictions `apply_gradient` returned:
+#   `train_acc_metric.update_state(y_batch, predictions)`.
 #
 # Wrap the batches in a progress bar, `tqdm(train_ds, disable=not verbose)`, and show the
 # running loss on it with `progress.set_postfix(loss=...)`. Do **not** reset the metric here:
@@ -199,64 +218,92 @@ def train_data_for_one_epoch(
     losses = []
     progress = tqdm(train_ds, desc="training", unit="batch", disable=not verbose)
     for x_batch, y_batch in progress:
-        logits, loss_value = apply_gradient(optimizer, loss_object, model, x_batch, y_batch)
+        predictions, loss_value = apply_gradient(
+            optimizer, loss_object, model, x_batch, y_batch
+        )
         losses.append(float(loss_value))
-        train_acc_metric.update_state(y_batch, logits)
+        train_acc_metric.update_state(y_batch, predictions)
         progress.set_postfix(loss=f"{float(loss_value):.4f}")
     return losses
     ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "train_data_for_one_epoch_losses", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Check that train_data_for_one_epoch() returns one loss per batch and updates the metric."""
-assert "verbose" in inspect.signature(train_data_for_one_epoch).parameters
 ### BEGIN HIDDEN TESTS
-from autograder.checks import fashion_mnist as _chk
+from autograder.observe import fashion_mnist as _obs
 
-_chk.check_train_data_for_one_epoch(train_data_for_one_epoch)
+_obs.train_data_for_one_epoch_losses(train_data_for_one_epoch)
 ### END HIDDEN TESTS
+assert "verbose" in inspect.signature(train_data_for_one_epoch).parameters, (
+    "keep the parameter verbose=True")
+_half = len(y_batch) // 2  # two fixed batches made of the first training batch
+_ds = tf.data.Dataset.from_tensor_slices((x_batch[:2 * _half], y_batch[:2 * _half])).batch(_half)
 _model, _optimizer = base_model(), keras.optimizers.Adam()
+_twin = base_model()
+_twin.set_weights(_model.get_weights())  # keeps the weights of before the first step
 _metric = keras.metrics.SparseCategoricalAccuracy()
-_losses = train_data_for_one_epoch(train_ds.take(2), _optimizer, loss_object, _model, _metric)
-assert len(_losses) == 2 and all(np.isfinite(_losses)), _losses
-assert 0.0 <= float(_metric.result()) <= 1.0
+_losses = train_data_for_one_epoch(_ds, _optimizer, loss_object, _model, _metric, verbose=False)
+assert len(_losses) == 2 and all(np.isfinite(_losses)), (
+    f"{len(_losses)} losses for 2 batches; expected one loss per batch")
+_expected = float(loss_object(y_batch[:_half], _twin(x_batch[:_half])))
+assert np.isclose(float(_losses[0]), _expected, rtol=1e-4), (
+    f"the first loss is {float(_losses[0]):.5f}; expected {_expected:.5f}, the loss before the "
+    "first step: keep the loss apply_gradient returns (loss computed after the optimizer step?)")
+# `count`: how many examples the metric has seen since its last reset
+assert float(_metric.count.numpy()) == 2 * _half, (
+    f"train_acc_metric covers {float(_metric.count.numpy()):.0f} examples after the epoch; "
+    f"expected all {2 * _half}: update it once per batch and do not reset it inside the loop")
 print(f"two batches: losses {np.round(_losses, 4)}, accuracy {float(_metric.result()):.3f}")
 
 # %% [markdown]
 # ## Exercise 3: validation
 #
-# Write `perform_validation(test_ds, loss_object, model, val_acc_metric)`: for every batch,
-# a forward pass only (`model(x_val, training=False)`: no tape, no optimizer, the weights must
-# not change), the batch's loss appended to a list, and
-# `val_acc_metric.update_state(y_val, logits)`. Return the list of losses.
+# Write `perform_validation(test_ds, model, loss_object, val_acc_metric)` (the same order of
+# arguments as in notebook 3): for every batch, a forward pass only
+# (`predictions = model(x_val, training=False)`: no tape, no optimizer, the weights must not
+# change), the batch's loss appended to a list, and
+# `val_acc_metric.update_state(y_val, predictions)`. Return the list of losses.
 
 # %% nbgrader={"grade": false, "grade_id": "perform_validation", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def perform_validation(test_ds, loss_object, model, val_acc_metric):
+def perform_validation(test_ds, model, loss_object, val_acc_metric):
     """Evaluate on every batch of test_ds; returns the list of per-batch losses."""
     ### BEGIN SOLUTION
     losses = []
     for x_val, y_val in test_ds:
-        val_logits = model(x_val, training=False)
-        val_loss = loss_object(y_true=y_val, y_pred=val_logits)
+        val_predictions = model(x_val, training=False)
+        val_loss = loss_object(y_true=y_val, y_pred=val_predictions)
         losses.append(float(val_loss))
-        val_acc_metric.update_state(y_val, val_logits)
+        val_acc_metric.update_state(y_val, val_predictions)
     return losses
     ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "perform_validation_does_not_train", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Check that perform_validation() leaves the weights alone and returns per-batch losses."""
-assert list(inspect.signature(perform_validation).parameters)[:4] == [
-    "test_ds", "loss_object", "model", "val_acc_metric"
-]
 ### BEGIN HIDDEN TESTS
-from autograder.checks import fashion_mnist as _chk
+from autograder.observe import fashion_mnist as _obs
 
-_chk.check_perform_validation(perform_validation)
+_obs.perform_validation_does_not_train(perform_validation)
 ### END HIDDEN TESTS
+assert list(inspect.signature(perform_validation).parameters)[:4] == [
+    "test_ds", "model", "loss_object", "val_acc_metric"
+], "the parameters are (test_ds, model, loss_object, val_acc_metric), in this order"
+_half = len(y_batch) // 2
+_ds = tf.data.Dataset.from_tensor_slices((x_batch[:2 * _half], y_batch[:2 * _half])).batch(_half)
 _model, _metric = base_model(), keras.metrics.SparseCategoricalAccuracy()
 _before = [w.numpy().copy() for w in _model.weights]
-_losses = perform_validation(test_ds.take(2), loss_object, _model, _metric)
-assert len(_losses) == 2 and all(np.isfinite(_losses)), _losses
-assert all(np.array_equal(b, w.numpy()) for b, w in zip(_before, _model.weights))
+_losses = perform_validation(_ds, _model, loss_object, _metric)
+assert all(np.array_equal(b, w.numpy()) for b, w in zip(_before, _model.weights)), (
+    "perform_validation changed the weights: validation trains the model; do a forward pass "
+    "only, with no tape and no optimizer")
+assert len(_losses) == 2 and all(np.isfinite(_losses)), (
+    f"{len(_losses)} losses for 2 batches; expected one loss per batch")
+_expected = float(loss_object(y_batch[:_half], _model(x_batch[:_half])))
+assert np.isclose(float(_losses[0]), _expected, rtol=1e-4), (
+    f"the first loss is {float(_losses[0]):.5f}; expected {_expected:.5f}, "
+    "loss_object(y_val, model(x_val, training=False))")
+assert float(_metric.count.numpy()) == 2 * _half, (
+    f"val_acc_metric covers {float(_metric.count.numpy()):.0f} examples; expected all "
+    f"{2 * _half}: update it once per batch and do not reset it inside the loop")
 print(f"validation losses {np.round(_losses, 4)}, accuracy {float(_metric.result()):.3f}")
 
 # %% [markdown]
@@ -265,7 +312,8 @@ print(f"validation losses {np.round(_losses, 4)}, accuracy {float(_metric.result
 # Write `fit_custom(model, optimizer, loss_object, train_ds, test_ds, train_acc_metric,
 # val_acc_metric, epochs)`. For each epoch:
 #
-# 1. train with `train_data_for_one_epoch`, then validate with `perform_validation`;
+# 1. train with `train_data_for_one_epoch`, then validate with
+#    `perform_validation(test_ds, model, loss_object, val_acc_metric)`;
 # 2. read the results: the mean of the epoch's training and validation losses, and
 #    `train_acc_metric.result()`, `val_acc_metric.result()`;
 # 3. print them and append them to a history dict with the keys `"loss"`, `"accuracy"`,
@@ -288,7 +336,7 @@ def fit_custom(
         train_losses = train_data_for_one_epoch(
             train_ds, optimizer, loss_object, model, train_acc_metric
         )
-        val_losses = perform_validation(test_ds, loss_object, model, val_acc_metric)
+        val_losses = perform_validation(test_ds, model, loss_object, val_acc_metric)
         history["loss"].append(float(np.mean(train_losses)))
         history["val_loss"].append(float(np.mean(val_losses)))
         history["accuracy"].append(float(train_acc_metric.result()))
@@ -305,18 +353,45 @@ def fit_custom(
 
 # %% nbgrader={"grade": true, "grade_id": "fit_custom_resets_metrics", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Check that fit_custom() reports each epoch's own metrics and resets them after reading."""
-assert "epochs" in inspect.signature(fit_custom).parameters
 ### BEGIN HIDDEN TESTS
-from autograder.checks import fashion_mnist as _chk
+from autograder.observe import fashion_mnist as _obs
 
-_chk.check_fit_custom(fit_custom)
+_obs.fit_custom_resets_metrics(fit_custom)
 ### END HIDDEN TESTS
-_metrics = keras.metrics.SparseCategoricalAccuracy(), keras.metrics.SparseCategoricalAccuracy()
-_history = fit_custom(base_model(), keras.optimizers.Adam(), loss_object, train_ds.take(2),
-                      test_ds.take(1), *_metrics, epochs=2)
-assert sorted(_history) == ["accuracy", "loss", "val_accuracy", "val_loss"], sorted(_history)
-assert all(len(values) == 2 for values in _history.values())
-assert all(float(m.result()) == 0.0 for m in _metrics), "reset the metrics after each epoch"
+assert "epochs" in inspect.signature(fit_custom).parameters, "keep the parameter epochs"
+
+
+class _ReadLog(keras.metrics.SparseCategoricalAccuracy):
+    """An accuracy metric that logs how many examples it covered each time result() is read."""
+
+    def __init__(self, name):
+        super().__init__(name=name)
+        self.covered = []
+
+    def result(self):
+        self.covered.append(int(self.count.numpy()))
+        return super().result()
+
+
+_half = len(y_batch) // 2
+_ds = tf.data.Dataset.from_tensor_slices((x_batch[:2 * _half], y_batch[:2 * _half])).batch(_half)
+_train_m, _val_m = _ReadLog("train_acc"), _ReadLog("val_acc")
+_history = fit_custom(base_model(), keras.optimizers.Adam(), loss_object, _ds, _ds.take(1),
+                      _train_m, _val_m, epochs=2)
+assert isinstance(_history, dict) and sorted(_history) == [
+    "accuracy", "loss", "val_accuracy", "val_loss"
+], "return a dict with the keys loss, accuracy, val_loss, val_accuracy"
+assert all(len(_values) == 2 for _values in _history.values()), (
+    "each history list needs one value per epoch (2 epochs here)")
+for _name, _m, _n in (("train_acc_metric", _train_m, 2 * _half),
+                      ("val_acc_metric", _val_m, _half)):
+    assert _m.covered, f"{_name}.result() was never read: store it in the history every epoch"
+    assert max(_m.covered) <= _n, (
+        f"{_name} covered {max(_m.covered)} examples when it was read; expected one epoch's "
+        f"{_n}: metric not reset per epoch; call {_name}.reset_state() after reading it")
+    assert _n in _m.covered, (
+        f"{_name} was read covering {sorted(set(_m.covered))} examples, never a whole epoch "
+        f"({_n}): metric reset before its result was read; read result(), then reset_state()")
 
 # %% [markdown]
 # Now train the notebook's model with your loop.
@@ -385,18 +460,28 @@ class CustomModel(keras.Model):
 
 # %% nbgrader={"grade": true, "grade_id": "train_step_matches_reference", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 """Check that CustomModel.train_step() takes the reference step and logs every metric."""
-assert issubclass(CustomModel, keras.Model) and "train_step" in vars(CustomModel)
 ### BEGIN HIDDEN TESTS
-from autograder.checks import fashion_mnist as _chk
+from autograder.observe import fashion_mnist as _obs
 
-_chk.check_train_step(CustomModel)
+_obs.train_step_matches_reference(CustomModel)
 ### END HIDDEN TESTS
+assert issubclass(CustomModel, keras.Model) and "train_step" in vars(CustomModel), (
+    "CustomModel must subclass keras.Model and define train_step")
 _model = base_model(CustomModel)
 _model.compile(optimizer=keras.optimizers.Adam(), loss=loss_object,
                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-_logs = _model.fit(x_batch, y_batch, epochs=1, batch_size=BATCH_SIZE, verbose=0).history
-assert {"loss", "accuracy"} <= set(_logs), sorted(_logs)
-assert _logs["loss"][0] > 0 and 0.0 <= _logs["accuracy"][0] <= 1.0, _logs
+_before = [w.numpy().copy() for w in _model.trainable_weights]
+_logs = _model.fit(x_batch, y_batch, epochs=1, batch_size=len(y_batch), verbose=0).history
+assert any(not np.array_equal(b, w.numpy()) for b, w in zip(_before, _model.trainable_weights)), (
+    "the weights did not change: train_step skips the optimizer; call "
+    "self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))")
+assert {"loss", "accuracy"} <= set(_logs), (
+    f"the logs have keys {sorted(_logs)}; expected loss and accuracy: return "
+    "{m.name: m.result() for m in self.metrics}")
+assert _logs["loss"][0] > 0, (
+    f"logs['loss'] is {_logs['loss'][0]}: stale metrics? update every metric before returning "
+    "their result()")
+assert 0.0 <= _logs["accuracy"][0] <= 1.0, f"logs['accuracy'] is {_logs['accuracy'][0]}"
 
 # %% [markdown]
 # Train a fresh `CustomModel` with `fit`: your `train_step` runs for every batch, and `fit`
