@@ -4,15 +4,19 @@ A kernel can send outputs of any size (two 150 MB ``display_data`` once gave a 3
 autograded notebook, 700 MB more grader memory and a 1.9 GB ``feedback`` run). With
 :class:`OutputCap` among the bases of the executor (``SurvivingExecute``):
 
-* every ZMQ socket of the kernel client refuses an incoming message part larger than the cap
-  (``ZMQ_MAXMSGSIZE``), so such a message never lands in grader memory: ZMQ drops the
-  connection and reconnects; outputs sent meanwhile are lost, and nbclient's wait for the
-  cell's ``idle`` status then ends after ``iopub_timeout`` with a warning instead of failing
-  the notebook (the execute reply on the shell channel still says whether the cell raised);
 * outputs (stream, display data, execute results, display updates, widget messages) are
-  counted per notebook; once the total passes the cap, later ones are dropped and the cell
-  gets one stdout note ``[output truncated: ...]``; error outputs are always kept (their
+  counted per notebook; an output that would take the total past the cap is dropped and its
+  cell gets one stdout note ``[output truncated: ...]``; error outputs are always kept (their
   ``evalue`` and traceback cut to :data:`ERROR_BYTES`), so a failing test cell still fails.
+
+* a message whose content is larger than the cap is never decoded: the client session checks
+  its signature and replaces its content by a short ``[output truncated: ...]`` stub of the
+  same kind (an error stays an error), so the grader holds only the received frames once.
+
+Not done: refusing oversized messages at the socket (``ZMQ_MAXMSGSIZE``). libzmq treats an
+oversized message as a protocol error and closes that connection for good (no reconnect), so
+every later output of the notebook would be lost. A huge message's raw frames therefore pass
+through the grader's memory once, bounded by what the kernel can build under its RLIMIT_AS.
 
 The cap is ``max_output_bytes`` of the sandbox configuration (kernelspec metadata, written by
 :func:`autograder.sandbox.write_kernelspec`), else the ``OutputCap.max_output_bytes`` trait.
@@ -28,7 +32,6 @@ from traitlets import Integer
 from traitlets.config import Configurable
 
 ERROR_BYTES = 16 * 1024  # evalue and traceback of one error output are cut to this
-_SLACK = 64 * 1024  # message headers around the largest output allowed
 
 
 def truncation_note(cap: int) -> str:
@@ -52,12 +55,34 @@ def _cut(text: str, limit: int = ERROR_BYTES) -> str:
     return text if len(text) <= limit else text[:limit] + " [... truncated]"
 
 
+def _frame_size(frame: Any) -> int:
+    return len(frame.buffer) if hasattr(frame, "buffer") else len(frame)
+
+
+def _stub(msg_type: str, size: int, cap: int) -> dict:
+    """Small content standing in for an oversized message of ``msg_type``."""
+    note = (f"[output truncated: a {size / (1 << 20):.0f} MiB {msg_type or 'message'} is "
+            f"larger than the grader's output cap of {cap / (1 << 20):g} MiB]\n")
+    if msg_type == "stream":
+        return {"name": "stdout", "text": note}
+    if msg_type == "error":
+        return {"ename": "OutputTooLarge", "evalue": note.strip(), "traceback": [note.strip()]}
+    if msg_type in ("display_data", "execute_result", "update_display_data"):
+        stub: dict = {"data": {"text/plain": note}, "metadata": {}}
+        if msg_type == "execute_result":
+            stub["execution_count"] = None
+        return stub
+    if msg_type == "execute_reply":
+        return {"status": "error", "ename": "OutputTooLarge", "evalue": note.strip(),
+                "traceback": [note.strip()]}
+    return {}
+
+
 class OutputCap(Configurable):
     """Mixin (before nbclient's ``NotebookClient`` in the bases): bounded outputs."""
 
     max_output_bytes = Integer(
-        32 << 20, help="outputs kept per notebook (bytes); also the largest ZMQ message part "
-                       "the grader accepts").tag(config=True)
+        32 << 20, help="outputs kept per notebook (bytes)").tag(config=True)
 
     def _cap(self) -> int:
         km = getattr(self, "km", None)
@@ -73,27 +98,28 @@ class OutputCap(Configurable):
         return state
 
     async def async_start_new_kernel_client(self) -> Any:
-        import zmq
+        kc = await super().async_start_new_kernel_client()
+        session, cap = kc.session, self._cap()
+        decode = session.deserialize
 
-        self.__dict__["_output_cap_state"] = {"used": 0, "noted": set()}
-        limit = self._cap() + _SLACK
-        make_client = self.km.client
+        def deserialize(msg_list: list, content: bool = True, copy: bool = True) -> dict:
+            size = sum(_frame_size(f) for f in msg_list[4:])
+            if not content or size <= cap:
+                return decode(msg_list, content=content, copy=copy)
+            msg = decode(msg_list, content=False, copy=copy)  # signature still checked
+            add = getattr(session, "_add_digest", None)
+            if callable(add) and msg_list:
+                add(bytes(msg_list[0]) if copy else msg_list[0].bytes)
+            msg["content"] = _stub(msg.get("msg_type", ""), size, cap)
+            msg["buffers"] = []
+            return msg
 
-        def client(**kwargs: Any) -> Any:
-            kc = make_client(**kwargs)
-            # default options of every socket this client's context creates (its channels)
-            kc.context.setsockopt(zmq.MAXMSGSIZE, limit)
-            return kc
-
-        self.km.client = client
-        try:
-            kc = await super().async_start_new_kernel_client()
-        finally:
-            del self.km.client
-        # a lost ``idle`` message (connection dropped on an oversized part) must not fail
-        # the whole notebook: the shell reply still carries the cell's status
-        self.raise_on_iopub_timeout = False
+        session.deserialize = deserialize
         return kc
+
+    def preprocess(self, *args: Any, **kwargs: Any) -> Any:
+        self.__dict__["_output_cap_state"] = {"used": 0, "noted": set()}
+        return super().preprocess(*args, **kwargs)
 
     def _over(self, outs: list, cell_index: int, size: int) -> bool:
         """Count ``size`` bytes; True (and a note in the cell, once) if past the cap."""
@@ -102,7 +128,6 @@ class OutputCap(Configurable):
         if state["used"] + size <= cap:
             state["used"] += size
             return False
-        state["used"] = cap + 1
         if cell_index not in state["noted"]:
             state["noted"].add(cell_index)
             outs.append(nbformat.v4.new_output("stream", name="stdout",
@@ -127,7 +152,6 @@ class OutputCap(Configurable):
         state = self._cap_state()
         size = _size(content.get("data")) + _size(content.get("metadata"))
         if state["used"] + size > self._cap():
-            state["used"] = self._cap() + 1
             return
         if msg.get("msg_type") == "update_display_data":  # others are counted by output()
             state["used"] += size
