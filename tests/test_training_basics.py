@@ -1,8 +1,9 @@
-"""Tests of the notebook ``training_basics``: its hidden checks and its answer variants.
+"""Tests of notebook 1 (``training_basics``): its observers + judge, and its answer variants.
 
-The fast tests call the check functions in-process with small Python implementations (right
-ones must pass, each typical mistake must raise ``CheckFailure`` naming it). The slow test
-grades every variant of ``examples/variants/training_basics`` in fresh kernels.
+The fast tests run each grade cell's observer in-process on small Python implementations and
+judge the observation (:func:`autograder.judge.local.run`, fresh challenges every time): right
+ones pass, each typical mistake fails with a message naming it, and a mistake in a function an
+exercise builds on costs nothing in that exercise (the judge's replay stubs).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import pytest
 import tensorflow as tf
 
 from autograder import variants
-from autograder.checks import CheckFailure
-from autograder.checks import training_basics as chk
+from autograder.judge import local
+from autograder.judge import training_basics as judge
+from autograder.observe import training_basics as observe
 
 ASSIGNMENT = "training_basics"
 
@@ -143,18 +145,60 @@ def make_fit(train, record="before", extra=False, append_variable=False, use_mod
     return fit
 
 
-def _fails(check, *args, match: str, **kwargs) -> str:
-    with pytest.raises(CheckFailure) as info:
-        check(*args, **kwargs)
-    message = str(info.value)
-    assert match.lower() in message.lower(), message
-    assert "expected" in message and "Likely mistake" in message, message
-    return message
+def _run(grade_id, fn, seed=None):
+    return local.run(ASSIGNMENT, grade_id, fn, seed=seed)
+
+
+def _fails(grade_id, fn, match: str) -> str:
+    verdict = _run(grade_id, fn)
+    assert not verdict.passed and verdict.score == 0, verdict
+    assert match.lower() in verdict.message.lower(), verdict.message
+    assert "expected" in verdict.message and "Likely mistake" in verdict.message, verdict.message
+    return verdict.message
+
+
+def _passes(grade_id, fn, seeds=(0, 1, 2)) -> None:
+    for seed in seeds:
+        verdict = _run(grade_id, fn, seed)
+        assert verdict.passed, (seed, verdict.message)
+
+
+# Module-level functions: the observers replace `loss` / `train` in these globals while the
+# exercise that builds on them is observed.
+def loss(p, t):
+    return tf.reduce_sum(tf.square(p - t))  # wrong on purpose (sum instead of mean)
+
+
+def train(model, inputs, outputs, learning_rate):
+    with tf.GradientTape() as tape:
+        current = loss(model(inputs), outputs)
+    dw, db = tape.gradient(current, [model.w, model.b])
+    model.w.assign_add(learning_rate * dw)  # wrong on purpose (gradient ascent)
+    model.b.assign_add(learning_rate * db)
+    return current
+
+
+def train_with_global_loss(model, inputs, outputs, learning_rate):
+    with tf.GradientTape() as tape:
+        current = loss(model(inputs), outputs)
+    dw, db = tape.gradient(current, [model.w, model.b])
+    model.w.assign_sub(learning_rate * dw)
+    model.b.assign_sub(learning_rate * db)
+    return current
+
+
+def fit_with_global_train(model, inputs, outputs, epochs, learning_rate):
+    ws, bs, losses = [], [], []
+    for _ in range(epochs):
+        ws.append(model.w.numpy())
+        bs.append(model.b.numpy())
+        losses.append(float(train(model, inputs, outputs, learning_rate)))
+    return ws, bs, losses
 
 
 # --------------------------------------------------------------------------- derivative
 def test_derivative_correct_passes():
-    chk.check_derivative(derivative_ok)
+    _passes("derivative_matches_analytic", derivative_ok)
 
 
 @pytest.mark.parametrize(
@@ -163,23 +207,23 @@ def test_derivative_correct_passes():
      (derivative_watch_float, "convert_to_tensor")],
 )
 def test_derivative_mistakes_are_named(impl, match):
-    _fails(chk.check_derivative, impl, match=match)
+    _fails("derivative_matches_analytic", impl, match)
 
 
 def test_derivative_reference_matches_a_fresh_tape():
-    for fn in chk.FUNCTIONS:
-        for point in chk.POINTS:
+    for name, (_, _, df) in judge.FUNCTIONS.items():
+        for point in (-1.5, 0.3, 1.7):
             x = tf.Variable(point, dtype=tf.float64)
             with tf.GradientTape() as tape:
-                y = fn.tf_fn(x)
-            np.testing.assert_allclose(tape.gradient(y, x).numpy(), fn.np_derivative(point),
-                                       rtol=1e-10)
+                y = observe.FUNCTIONS[name](x)
+            np.testing.assert_allclose(tape.gradient(y, x).numpy(), df(point), rtol=1e-10)
 
 
 # --------------------------------------------------------------------------- loss
 def test_loss_correct_passes():
-    chk.check_loss(mse)
-    chk.check_loss(lambda p, t: tf.reduce_mean(tf.math.squared_difference(p, t)))
+    _passes("loss_is_mean_squared_error", mse)
+    _passes("loss_is_mean_squared_error",
+            lambda p, t: tf.reduce_mean(tf.math.squared_difference(p, t)), seeds=(3,))
 
 
 @pytest.mark.parametrize(
@@ -189,55 +233,75 @@ def test_loss_correct_passes():
      (lambda p, t: tf.reduce_mean(p - t), "not squared")],
 )
 def test_loss_mistakes_are_named(impl, match):
-    _fails(chk.check_loss, impl, match=match)
+    _fails("loss_is_mean_squared_error", impl, match)
 
 
 # --------------------------------------------------------------------------- train
 def test_train_correct_passes():
-    chk.check_train_update(make_train(), loss=mse)
-    chk.check_train_returns_loss_before_update(make_train(), loss=mse)
+    _passes("train_updates_w_and_b", make_train())
+    _passes("train_returns_loss_before_update", make_train())
 
 
 @pytest.mark.parametrize("name", sorted(TRAIN_MISTAKES))
 def test_train_update_mistakes_are_named(name):
     update, match = TRAIN_MISTAKES[name]
-    _fails(chk.check_train_update, make_train(update), match=match)
+    _fails("train_updates_w_and_b", make_train(update), match)
 
 
-def test_train_sum_loss_is_named_and_noted():
-    message = _fails(chk.check_train_update, make_train(loss=mse_sum), loss=mse_sum,
-                     match="sum instead of mean")
-    assert "train uses loss(), which fails its own check" in message
-    _fails(chk.check_train_returns_loss_before_update, make_train(loss=mse_sum),
-           match="sum instead of mean")
+def test_gradient_ascent_is_named_as_a_sign_error():
+    _fails("train_updates_w_and_b", train, "wrong sign (gradient ascent)")
+
+
+def test_a_wrong_loss_costs_nothing_in_train():
+    """train calls the global loss(), which is wrong here: the judge's replay stands in."""
+    _passes("train_updates_w_and_b", train_with_global_loss)
+    _passes("train_returns_loss_before_update", train_with_global_loss)
 
 
 def test_train_touching_another_variable_fails():
-    _fails(chk.check_train_update, make_train(touches_extra), match="only model.w and model.b")
+    _fails("train_updates_w_and_b", make_train(touches_extra), "only model.w and model.b")
 
 
 def test_train_returning_loss_after_update_is_named():
-    train = make_train(returns_after=True)
-    chk.check_train_update(train)  # the update itself is right
-    _fails(chk.check_train_returns_loss_before_update, train,
-           match="loss returned after the update")
+    step = make_train(returns_after=True)
+    _passes("train_updates_w_and_b", step, seeds=(0,))  # the update itself is right
+    _fails("train_returns_loss_before_update", step, "loss returned after the update")
 
 
 def test_train_returning_nothing_fails():
-    def train(model, inputs, outputs, learning_rate):
+    def returns_nothing(model, inputs, outputs, learning_rate):
         make_train()(model, inputs, outputs, learning_rate)
 
-    _fails(chk.check_train_returns_loss_before_update, train, match="is None")
+    _fails("train_returns_loss_before_update", returns_nothing, "is None")
+
+
+def test_train_without_watched_gradients_is_told_not_a_raw_error():
+    def forward_outside_tape(model, inputs, outputs, learning_rate):
+        current = mse(model(inputs), outputs)
+        with tf.GradientTape() as tape:
+            pass
+        dw, db = tape.gradient(current, [model.w, model.b])
+        model.w.assign_sub(learning_rate * dw)
+        return current
+
+    message = _fails("train_updates_w_and_b", forward_outside_tape, "raised")
+    assert "Likely mistake" in message
 
 
 # --------------------------------------------------------------------------- fit
 def test_fit_correct_passes():
-    chk.check_fit(make_fit(make_train()), train=make_train())
+    _passes("fit_records_history", make_fit(make_train()))
+    _passes("fit_records_history", fit_with_global_train)
+
+
+def test_a_wrong_train_costs_nothing_in_fit():
+    """fit calls the global train(), which steps uphill here: the replay stands in."""
+    _passes("fit_records_history", fit_with_global_train)
 
 
 def test_reference_fit_lowers_the_loss():
-    xs, ys = chk.make_data(32)
-    _, _, losses, _, _ = chk.reference_fit(xs, ys, *chk.FIT_START, epochs=20, lr=chk.FIT_LR)
+    xs, ys = judge.make_data(np.random.default_rng(0), 32)
+    _, _, losses = judge.reference_fit(xs, ys, 0.5, -0.25, epochs=20, lr=0.15)
     assert len(losses) == 20 and all(np.diff(losses) < 0)
 
 
@@ -251,20 +315,53 @@ def test_reference_fit_lowers_the_loss():
 )
 def test_fit_mistakes_are_named(kwargs, match):
     if kwargs.get("use_model") == "global":
-        kwargs = {"use_model": chk.CheckModel(2.0, 1.0)}
-    _fails(chk.check_fit, make_fit(make_train(), **kwargs), match=match)
-
-
-def test_fit_with_broken_train_points_at_train():
-    update, _ = TRAIN_MISTAKES["sign"]
-    message = _fails(chk.check_fit, make_fit(make_train(update)), train=make_train(update),
-                     match="fit calls train(), which fails its own check")
-    assert "wrong sign" in message
+        kwargs = {"use_model": observe.CheckModel(2.0, 1.0)}
+    _fails("fit_records_history", make_fit(make_train(), **kwargs), match)
 
 
 def test_fit_with_loss_recorded_after_update_is_named():
-    train = make_train(returns_after=True)
-    _fails(chk.check_fit, make_fit(train), match="loss recorded after the step")
+    def fit(model, inputs, outputs, epochs, learning_rate):
+        ws, bs, losses = [], [], []
+        for _ in range(epochs):
+            ws.append(model.w.numpy())
+            bs.append(model.b.numpy())
+            train(model, inputs, outputs, learning_rate)
+            losses.append(float(mse(model(inputs), outputs)))
+        return ws, bs, losses
+
+    _fails("fit_records_history", fit, "losses is")
+
+
+# --------------------------------------------------------------------------- fail closed
+def test_a_missing_observation_scores_zero():
+    def raises_before_anything(*_):
+        raise SystemExit  # not an Exception: the observer cannot record
+
+    with pytest.raises(SystemExit):
+        _run("loss_is_mean_squared_error", raises_before_anything)
+
+
+def test_a_forged_observation_without_the_right_numbers_scores_zero(tmp_path):
+    from autograder.judge import protocol
+
+    challenges = protocol.make_challenges(ASSIGNMENT, 7)
+    forged = {"values": [{"__nd__": [[], "float64", [1.0]]}] * 4, "gradient": None}
+    exercise = protocol.exercises(ASSIGNMENT)["loss_is_mean_squared_error"]
+    verdict = protocol.judge_one("loss_is_mean_squared_error", exercise,
+                                 challenges["loss_is_mean_squared_error"], forged, 2.0)
+    assert verdict.score == 0 and "expected the mean squared error" in verdict.message
+    malformed = protocol.judge_one("loss_is_mean_squared_error", exercise,
+                                   challenges["loss_is_mean_squared_error"], {"x": 1}, 2.0)
+    assert malformed.score == 0 and "has no 'values'" in malformed.message
+
+
+def test_observers_carry_no_expected_values():
+    """The kernel-side module must not know the references (the judge's job)."""
+    import inspect
+
+    source = inspect.getsource(observe)
+    for needle in ("reduce_mean", "np.mean", "reduce_sum", "assign_sub", "autograder.judge"):
+        assert needle not in source, needle
 
 
 # --------------------------------------------------------------------------- variants

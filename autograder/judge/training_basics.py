@@ -284,6 +284,16 @@ def train_returns_judge(ch: Challenge, obs: Observation) -> None:
         observed = as_scalar(returned, what, hint)
         if np.isclose(observed, step.loss, rtol=RTOL, atol=ATOL):
             continue
+        xs, ys = ch.arrays[f"xs{case}"], ch.arrays[f"ys{case}"]
+        w1, b1 = (as_scalar(decode(entry.get(k)), f"model.{k} after train", hint)
+                  for k in ("w", "b"))
+        after = reference_step(xs, ys, w1, b1).loss
+        if np.isclose(observed, after, rtol=RTOL, atol=ATOL) and not np.isclose(
+                after, step.loss, rtol=RTOL, atol=ATOL):
+            fail(f"{what} is {observed:.6g}, the loss after the update",
+                 f"the loss before the update, {step.loss:.6g}",
+                 "loss returned after the update: return the loss computed inside the tape, "
+                 "before assign_sub")
         fail(f"{what} is {observed:.6g}", f"the loss before the update, {step.loss:.6g}",
              "return loss(model(inputs), outputs) as computed inside the tape")
 
@@ -331,6 +341,8 @@ def fit_judge(ch: Challenge, obs: Observation) -> None:
         fail(f"{call} returned {describe(histories)}", "a tuple (ws, bs, losses)",
              "return ws, bs, losses")
     calls = obs.raw("train_calls") or []
+    # calls is empty when fit does the step itself instead of calling the global train: the
+    # histories are then judged against the same reference trajectory.
     if calls and not all(c.get("own_model") for c in calls):
         fail(f"{call} trained another model than the one passed in",
              "train(model, ...) with fit's own `model` argument",
@@ -344,10 +356,16 @@ def fit_judge(ch: Challenge, obs: Observation) -> None:
                      for c in calls):
         fail(f"{call} called train with learning rates {[c.get('learning_rate') for c in calls]}",
              f"learning_rate={lr} every epoch", "pass fit's own learning_rate argument to train")
-    if len(calls) != epochs:
+    if calls and len(calls) != epochs:
         fail(f"{call} called train {len(calls)} times", f"{epochs} calls (one per epoch)",
              "one step per epoch: loop `for epoch in range(epochs)` over the epochs argument "
              "(not a global EPOCHS)")
+    w_end = as_scalar(decode(obs.raw("w")), "model.w after fit", "keep model.w a Variable")
+    b_end = as_scalar(decode(obs.raw("b")), "model.b after fit", "keep model.b a Variable")
+    if close([w_end, b_end], [float(ch["w0"]), float(ch["b0"])], rtol=0, atol=1e-7):
+        fail(f"after {call} the model passed in still has w={w_end}, b={b_end}",
+             "a trained model", "the model argument was not trained: call train(model, ...) "
+             "with fit's own `model` argument (not the global model)")
     ref_ws, ref_bs = [float(v) for v in ch.arrays["ws"]], [float(v) for v in ch.arrays["bs"]]
     ref_losses = [float(v) for v in ch.arrays["losses"]]
     for name, hist in zip(("ws", "bs", "losses"), histories, strict=True):
@@ -359,6 +377,8 @@ def fit_judge(ch: Challenge, obs: Observation) -> None:
                     if len(hist) != epochs + 1 else
                     "one extra entry: the values were recorded before the loop and again in "
                     "every epoch; append once per epoch, before the step")
+            if len(hist) != epochs + 1 and not calls:
+                hint += " (loop over the epochs argument, not a global EPOCHS)"
             fail(f"{name} has {len(hist)} entries after {epochs} epochs", f"{epochs} entries",
                  hint)
     ws, bs, losses = histories
