@@ -28,6 +28,8 @@
 # * **One optimizer per model.** A Keras 3 optimizer is built for the variables it first
 #   updates and refuses another model's; the tests below use their own optimizers.
 # * **`Input(shape=(9,))`**: a shape is a tuple; `(9)` is just the integer 9.
+# * **`perform_validation` takes its objects as arguments**, like the other functions,
+#   instead of reading the notebook's `test_dataset`, `model`, ... from its globals.
 # * Two column names were misspelled (`marginal_adheshion`, `single_eph_cell_size`); the
 #   columns now use the names of the UCI attribute list.
 # * The split and the shuffling are seeded, so a rerun gives the same numbers.
@@ -231,34 +233,44 @@ class F1Score(tf.keras.metrics.Metric):
 
 # %% nbgrader={"grade": true, "grade_id": "f1_score_matches_sklearn", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Check that F1Score gives the F1 score of everything counted since the last reset."""
-# The original notebook's example: tp=2, fp=5, tn=7, fn=9 gives F1 = 2/9 = 0.2222.
-test_F1Score = F1Score()
-y_true = tf.constant([1.0] * 2 + [0.0] * 5 + [0.0] * 7 + [1.0] * 9, shape=(23, 1))
-y_pred = tf.constant([1.0] * 2 + [1.0] * 5 + [0.0] * 7 + [0.0] * 9, shape=(23, 1))
-test_F1Score.update_state(y_true, y_pred)
-f1 = float(test_F1Score.result())
-print(f"F1: {f1:.4f} (expected 0.2222)")
-assert np.isclose(f1, 2 / 9, atol=1e-6), (
-    f"F1 is {f1:.4f}, expected 2/9 = 0.2222: is f1_score 2 * precision * recall / "
-    f"(precision + recall)?")
 ### BEGIN HIDDEN TESTS
-from autograder.checks import breast_cancer as _chk
+from autograder.observe import breast_cancer as _obs
 
-_chk.check_f1_score(F1Score)
+_obs.f1_score_matches_sklearn(F1Score)
 ### END HIDDEN TESTS
+# The original notebook's example: tp=2, fp=5, tn=7, fn=9 gives F1 = 2/9 = 0.2222.
+_f1 = F1Score()
+assert len(_f1.variables) > 0, (
+    "F1Score().variables is empty: create the counters with self.add_variable, not tf.Variable")
+_y_true = tf.constant([1.0] * 2 + [0.0] * 5 + [0.0] * 7 + [1.0] * 9, shape=(23, 1))
+_y_pred = tf.constant([1.0] * 2 + [1.0] * 5 + [0.0] * 7 + [0.0] * 9, shape=(23, 1))
+_f1.update_state(_y_true, _y_pred)
+print(f"F1: {float(_f1.result()):.4f} (expected 0.2222)")
+assert np.isclose(float(_f1.result()), 2 / 9, atol=1e-6), (
+    f"F1 is {float(_f1.result()):.4f}, expected 2/9 = 0.2222: is f1_score "
+    "2 * precision * recall / (precision + recall)? (0.1111 means the factor 2 is missing)")
+_f1 = F1Score()
+_f1.update_state(tf.zeros((4, 1)), tf.zeros((4, 1)))
+assert float(_f1.result()) == 0.0, (
+    f"F1 with no positive label or prediction is {float(_f1.result())}, expected 0: "
+    "precision + recall is 0 there, use tf.math.divide_no_nan")
 
 # %% nbgrader={"grade": true, "grade_id": "f1_score_reset_state", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Check that F1Score's counters are tracked by Keras and reset_state() zeroes them."""
-assert len(test_F1Score.variables) > 0, (
-    "F1Score().variables is empty: create the counters with self.add_variable")
-test_F1Score.reset_state()
-f1 = float(test_F1Score.result())
-assert f1 == 0.0, f"result() right after reset_state() is {f1}, expected 0"
 ### BEGIN HIDDEN TESTS
-from autograder.checks import breast_cancer as _chk
+from autograder.observe import breast_cancer as _obs
 
-_chk.check_f1_reset_state(F1Score)
+_obs.f1_score_reset_state(F1Score)
 ### END HIDDEN TESTS
+_f1 = F1Score()
+assert len(_f1.variables) > 0, (
+    "F1Score().variables is empty: create the counters with self.add_variable, not tf.Variable")
+_f1.update_state(tf.constant([[1.0], [1.0], [0.0]]), tf.constant([[1.0], [0.0], [1.0]]))
+_f1.reset_state()
+_left = [f"{v.name}={float(v.numpy()):g}" for v in _f1.variables if float(v.numpy()) != 0]
+assert not _left, f"after reset_state() these counters are not zero: {', '.join(_left)}"
+assert float(_f1.result()) == 0.0, (
+    f"result() right after reset_state() is {float(_f1.result())}, expected 0")
 
 # %% [markdown]
 # Two metrics follow training and two follow validation: each object accumulates its own
@@ -273,20 +285,25 @@ val_f1score_metric = F1Score()
 # %% [markdown]
 # ## Exercise 2: one training step
 #
-# Complete `apply_gradient`: inside a `tf.GradientTape`, compute the model's output `logits`
-# for the batch `x` and the loss `loss_value = loss_object(y_true=y, y_pred=logits)`; then
-# take the gradients of the loss with respect to `model.trainable_weights` and apply them with
-# `optimizer.apply_gradients`. Return `logits, loss_value`.
+# Complete `apply_gradient`:
 #
-# (The model ends in a sigmoid, so its "logits" are in fact probabilities; the name is the
-# original notebook's.)
+# 1. under a `tf.GradientTape`, run the forward pass `logits = model(x, training=True)` and
+#    compute `loss_value = loss_object(y_true=y, y_pred=logits)` (labels first);
+# 2. take the gradients of `loss_value` with respect to **all** of `model.trainable_weights`;
+# 3. apply them with `optimizer.apply_gradients(zip(gradients, model.trainable_weights))`;
+# 4. return `logits, loss_value`: the output and the loss of the weights *before* the step.
+#
+# `training=True` matters for layers that behave differently while training (dropout, batch
+# normalization); this model has none, so `model(x)` gives the same numbers here, but the
+# habit carries over. (The model ends in a sigmoid, so its "logits" are in fact
+# probabilities; the name is the original notebook's.)
 
 # %% nbgrader={"grade": false, "grade_id": "apply_gradient", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def apply_gradient(optimizer, loss_object, model, x, y):
     """One optimizer step on the batch (x, y); returns (logits, loss_value) before the step."""
     ### BEGIN SOLUTION
     with tf.GradientTape() as tape:
-        logits = model(x)
+        logits = model(x, training=True)
         loss_value = loss_object(y_true=y, y_pred=logits)
     gradients = tape.gradient(loss_value, model.trainable_weights)
     optimizer.apply_gradients(zip(gradients, model.trainable_weights))
@@ -295,21 +312,33 @@ def apply_gradient(optimizer, loss_object, model, x, y):
 
 # %% nbgrader={"grade": true, "grade_id": "apply_gradient_updates_weights", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Check that apply_gradient returns (logits, loss) and takes one step on every weight."""
-check_model = base_model()
-check_optimizer = tf.keras.optimizers.RMSprop(learning_rate=0.001)  # one optimizer per model
-before = [w.numpy().copy() for w in check_model.trainable_weights]
-logits, loss_value = apply_gradient(check_optimizer, loss_object, check_model, x_batch, y_batch)
-print("logits", logits.shape, " loss", float(loss_value))
-assert logits.shape == y_batch.shape, f"logits {logits.shape}, labels {y_batch.shape}"
-assert loss_value.shape == (), f"loss_value should be a scalar, got shape {loss_value.shape}"
-unchanged = [w.path for b, w in zip(before, check_model.trainable_weights)
-             if np.array_equal(b, w.numpy())]
-assert not unchanged, f"these weights did not change: {unchanged}"
 ### BEGIN HIDDEN TESTS
-from autograder.checks import breast_cancer as _chk
+from autograder.observe import breast_cancer as _obs
 
-_chk.check_apply_gradient(apply_gradient)
+_obs.apply_gradient_updates_weights(apply_gradient)
 ### END HIDDEN TESTS
+_model = base_model()
+_before = [w.numpy().copy() for w in _model.trainable_weights]
+_logits_before = _model(x_batch).numpy()
+_loss_before = float(loss_object(y_true=y_batch, y_pred=_logits_before))
+_logits, _loss = apply_gradient(tf.keras.optimizers.SGD(learning_rate=0.5), loss_object,
+                                _model, x_batch, y_batch)
+_loss_after = float(loss_object(y_true=y_batch, y_pred=_model(x_batch)))
+print(f"logits {_logits.shape}, loss before the step {float(_loss):.4f}, after {_loss_after:.4f}")
+assert _logits.shape == y_batch.shape, f"logits have shape {_logits.shape}, labels {y_batch.shape}"
+assert np.shape(_loss) == (), f"loss_value should be a scalar, got shape {np.shape(_loss)}"
+assert np.allclose(_logits, _logits_before, atol=1e-5), (
+    "logits differ from the model's output before the step: compute "
+    "logits = model(x, training=True) inside the tape, before optimizer.apply_gradients")
+assert np.isclose(float(_loss), _loss_before, rtol=1e-4), (
+    f"loss_value is {float(_loss):.4f}, expected {_loss_before:.4f}, the loss before the step"
+    + (" (that is the loss after the optimizer step: compute the loss inside the tape, "
+       "before apply_gradients)" if np.isclose(float(_loss), _loss_after, rtol=1e-4) else ""))
+_unchanged = [w.path for b, w in zip(_before, _model.trainable_weights)
+              if np.array_equal(b, w.numpy())]
+assert not _unchanged, (
+    f"these weights did not change: {_unchanged}: take the gradients of all of "
+    "model.trainable_weights and apply them with optimizer.apply_gradients")
 
 # %% [markdown]
 # ## Exercise 3: one epoch of training
@@ -345,19 +374,41 @@ def train_data_for_one_epoch(train_dataset, optimizer, loss_object, model,
 
 # %% nbgrader={"grade": true, "grade_id": "train_data_for_one_epoch_losses_and_metrics", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Check that train_data_for_one_epoch returns one loss per batch and updates both metrics."""
-check_model = base_model()
-check_optimizer = tf.keras.optimizers.RMSprop(learning_rate=0.001)
-check_acc, check_recall = tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall()
-losses = train_data_for_one_epoch(train_dataset.take(3), check_optimizer, loss_object,
-                                  check_model, check_acc, check_recall, verbose=False)
-print(f"{len(losses)} losses, accuracy {float(check_acc.result()):.3f}")
-assert len(losses) == 3, f"expected one loss per batch (3), got {len(losses)}"
-assert float(check_acc.result()) > 0.0, "train_acc_metric was not updated"
 ### BEGIN HIDDEN TESTS
-from autograder.checks import breast_cancer as _chk
+from autograder.observe import breast_cancer as _obs
 
-_chk.check_train_data_for_one_epoch(train_data_for_one_epoch)
+_obs.train_data_for_one_epoch_losses_and_metrics(train_data_for_one_epoch)
 ### END HIDDEN TESTS
+# A model that predicts sigmoid(-0.2) = 0.45 (class 0) for every example, and labels that are
+# all 1: the first batch's predictions are all wrong. One SGD step moves the output to about
+# 0.73 (class 1), so the two other batches are predicted right. Expected: accuracy and recall
+# 2/3, and a first loss of -log(0.45) = 0.798 (the loss before the step).
+_model = tf.keras.Sequential([tf.keras.Input(shape=(9,)), tf.keras.layers.Dense(
+    1, activation="sigmoid", kernel_initializer="zeros",
+    bias_initializer=tf.keras.initializers.Constant(-0.2))])
+_data = tf.data.Dataset.from_tensor_slices(
+    (np.full((24, 9), 0.1, dtype="float32"), np.ones((24, 1), dtype="float32"))).batch(8)
+_acc, _recall = tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall()
+_losses = train_data_for_one_epoch(_data, tf.keras.optimizers.SGD(learning_rate=2.0),
+                                   loss_object, _model, _acc, _recall)
+print(f"\n{len(_losses)} losses, accuracy {float(_acc.result()):.3f}, "
+      f"recall {float(_recall.result()):.3f}")
+assert len(_losses) == 3, (
+    f"expected one loss per batch (3), got {len(_losses)}: append every batch's loss_value "
+    "to the list and return the whole list")
+assert np.isclose(float(_losses[0]), -np.log(1 / (1 + np.exp(0.2))), atol=1e-4), (
+    f"the first batch's loss is {float(_losses[0]):.4f}, expected 0.7981 (the loss before the "
+    "step; 0.31 is the loss after the optimizer step)")
+assert float(_recall.result()) > 0, (
+    "the second metric (train_f1score_metric; a Recall here) was not updated: update both "
+    "metrics with the batch's labels and tf.round(logits)")
+assert not np.isclose(float(_acc.result()), 1.0), (
+    "train_acc_metric is 1.0, but the predictions the first batch's loss was computed on were "
+    "all wrong: the metrics got predictions recomputed after the optimizer step. Update them "
+    "with tf.round(logits) of the logits apply_gradient returned")
+assert np.isclose(float(_acc.result()), 2 / 3, atol=1e-6), (
+    f"train_acc_metric is {float(_acc.result()):.4f}, expected 2/3 (all three batches, "
+    "counted once each): was a metric reset or updated twice inside the loop?")
 
 # %% [markdown]
 # ## Exercise 4: validation
@@ -367,23 +418,14 @@ _chk.check_train_data_for_one_epoch(train_data_for_one_epoch)
 # append the loss to `losses`, and update `val_acc_metric` and `val_f1score_metric` with the
 # rounded predictions. Validation never trains: no tape, no optimizer.
 #
-# The original `perform_validation()` took no arguments and used the notebook's
-# `test_dataset`, `model`, `loss_object`, `val_acc_metric` and `val_f1score_metric`. This one
-# takes them as arguments; an argument left out (`None`) still means the notebook's object of
-# that name, so `perform_validation()` works as before. The given lines at the top do that.
+# The original `perform_validation()` took no arguments and read `test_dataset`, `model`,
+# `loss_object`, `val_acc_metric` and `val_f1score_metric` from the notebook's globals. Here
+# they are arguments, like in every other function of this notebook, so the tests can run it
+# on their own model and data without touching yours.
 
 # %% nbgrader={"grade": false, "grade_id": "perform_validation", "locked": false, "schema_version": 3, "solution": true, "task": false}
-def perform_validation(test_dataset=None, model=None, loss_object=None,
-                       val_acc_metric=None, val_f1score_metric=None):
-    """Validation losses per batch; updates the validation metrics. None = notebook object."""
-    notebook = globals()
-    test_dataset = notebook["test_dataset"] if test_dataset is None else test_dataset
-    model = notebook["model"] if model is None else model
-    loss_object = notebook["loss_object"] if loss_object is None else loss_object
-    val_acc_metric = notebook["val_acc_metric"] if val_acc_metric is None else val_acc_metric
-    if val_f1score_metric is None:
-        val_f1score_metric = notebook["val_f1score_metric"]
-
+def perform_validation(test_dataset, model, loss_object, val_acc_metric, val_f1score_metric):
+    """Validation losses per batch; updates the validation metrics (no training)."""
     losses = []
     ### BEGIN SOLUTION
     for x_val, y_val in test_dataset:
@@ -398,18 +440,27 @@ def perform_validation(test_dataset=None, model=None, loss_object=None,
 
 # %% nbgrader={"grade": true, "grade_id": "perform_validation_losses_and_metrics", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 """Check that perform_validation returns one loss per test batch and updates the metrics."""
-losses = perform_validation()  # the notebook's untrained model and validation metrics
-print(f"{len(losses)} losses, accuracy {float(val_acc_metric.result()):.3f}")
-n_batches = int(test_dataset.cardinality())
-assert len(losses) == n_batches, f"expected one loss per batch ({n_batches}), got {len(losses)}"
-assert float(val_acc_metric.result()) > 0.0, "val_acc_metric was not updated"
-val_acc_metric.reset_state()  # leave the metrics clean for training
-val_f1score_metric.reset_state()
 ### BEGIN HIDDEN TESTS
-from autograder.checks import breast_cancer as _chk
+from autograder.observe import breast_cancer as _obs
 
-_chk.check_perform_validation(perform_validation)
+_obs.perform_validation_losses_and_metrics(perform_validation)
 ### END HIDDEN TESTS
+_before = [w.numpy().copy() for w in model.trainable_weights]
+_acc, _recall = tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall()
+_losses = perform_validation(test_dataset, model, loss_object, _acc, _recall)
+_n_batches = int(test_dataset.cardinality())
+_first_x, _first_y = next(iter(test_dataset))
+_expected_acc = float(np.mean(np.round(model(norm_test_X).numpy()) == test_labels))
+print(f"{len(_losses)} losses, accuracy {float(_acc.result()):.3f} (untrained model)")
+assert len(_losses) == _n_batches, (
+    f"expected one loss per batch ({_n_batches}), got {len(_losses)}")
+assert np.isclose(float(_losses[0]), float(loss_object(_first_y, model(_first_x))), rtol=1e-4), (
+    "the first loss is not loss_object(y_true=y_val, y_pred=model(x_val)) of the first batch")
+assert all(np.array_equal(b, w.numpy()) for b, w in zip(_before, model.trainable_weights)), (
+    "perform_validation changed the model's weights: validation never trains")
+assert np.isclose(float(_acc.result()), _expected_acc, atol=1.5 / len(test_labels)), (
+    f"val_acc_metric is {float(_acc.result()):.4f}, expected {_expected_acc:.4f}: update it "
+    "once per batch with the labels and tf.round(val_logits)")
 
 # %% [markdown]
 # ## Exercise 5: the epoch loop
@@ -464,19 +515,52 @@ def train_model(epochs, train_dataset, test_dataset, model, optimizer, loss_obje
 
 # %% nbgrader={"grade": true, "grade_id": "train_model_resets_metrics", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 """Check that train_model reports each epoch's own metrics and returns per-epoch losses."""
-check_model = base_model()
-check_optimizer = tf.keras.optimizers.RMSprop(learning_rate=0.001)
-check_train_losses, check_val_losses = train_model(
-    1, train_dataset.take(2), test_dataset, check_model, check_optimizer, loss_object,
-    tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall(),
-    tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall())
-assert len(check_train_losses) == 1 and len(check_val_losses) == 1, (
-    "train_model should return one mean training and one mean validation loss per epoch")
 ### BEGIN HIDDEN TESTS
-from autograder.checks import breast_cancer as _chk
+from autograder.observe import breast_cancer as _obs
 
-_chk.check_train_model(train_model)
+_obs.train_model_resets_metrics(train_model)
 ### END HIDDEN TESTS
+
+
+class _CountingAccuracy(tf.keras.metrics.BinaryAccuracy):
+    """BinaryAccuracy that notes how many batches each result() covers."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches, self.covered = 0, []
+
+    def update_state(self, *args, **kwargs):
+        self.batches += 1
+        return super().update_state(*args, **kwargs)
+
+    def reset_state(self):
+        self.batches = 0
+        return super().reset_state()
+
+    def result(self):
+        self.covered.append(self.batches)
+        return super().result()
+
+
+_train_acc, _val_acc = _CountingAccuracy(), _CountingAccuracy()
+_train_losses, _val_losses = train_model(
+    2, train_dataset.take(2), test_dataset.take(1), base_model(),
+    tf.keras.optimizers.RMSprop(learning_rate=0.001), loss_object,
+    _train_acc, F1Score(), _val_acc, F1Score())
+print("\nbatches covered by each accuracy read: train", _train_acc.covered,
+      "validation", _val_acc.covered)
+assert len(_train_losses) == 2 and len(_val_losses) == 2, (
+    "train_model should return one mean training and one mean validation loss per epoch")
+for _name, _metric, _per_epoch in (("train_acc_metric", _train_acc, 2),
+                                   ("val_acc_metric", _val_acc, 1)):
+    assert _metric.covered, f"{_name}.result() was never read: print it every epoch"
+    assert max(_metric.covered) <= _per_epoch, (
+        f"{_name} was not reset per epoch: a value read in epoch 2 covers "
+        f"{max(_metric.covered)} batches, both epochs ({_per_epoch} per epoch). Reset all four "
+        "metrics once per epoch, after reading them")
+    assert 0 not in _metric.covered, (
+        f"{_name} was read right after a reset (it covered 0 batches): read result() first, "
+        "then reset_state()")
 
 # %% [markdown]
 # ## Training
