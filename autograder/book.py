@@ -16,8 +16,9 @@ opened from anywhere.
 Formulas are typeset by a copy of MathJax 2.7 from the ``jupyter-server-mathjax`` package,
 copied into ``<out>/mathjax/``: the pages need no network. Stream outputs are shown as a terminal
 would (text overwritten after a carriage return is dropped), so a progress line printed with
-``end="\r"`` reads as its last state, not as one line per batch. Each page says in which mode
-and on which data it was executed.
+``end="\r"`` reads as its last state, not as one line per batch; tqdm's progress widgets are
+drawn in their last state as static bars (live widgets would need scripts from a CDN). Each
+page says in which mode and on which data it was executed.
 
 Fashion-MNIST is used for real when a local copy exists (``$TFCOURSE_FASHION_MNIST_DIR`` or a
 copy prepared by tensorflow_datasets) or when ``--fashion real`` lets TFDS download it;
@@ -28,6 +29,7 @@ banner gets a visible warning at its top.
 from __future__ import annotations
 
 import argparse
+import copy
 import html
 import os
 import re
@@ -69,6 +71,8 @@ PAGE_CSS = """
 .book-nav a:hover { text-decoration: underline; }
 .book-mock-banner { font: 16px/1.5 system-ui, sans-serif; margin: 16px 24px; padding: 12px 16px;
   background: #fff4d6; border: 2px solid #d4a017; border-radius: 6px; color: #4a3800; }
+.book-progress { font: 13px/1.6 monospace; display: flex; gap: 8px; align-items: center; }
+.book-progress progress { width: 16em; }
 .book-build-note { font: 14px/1.4 system-ui, sans-serif; margin: 10px 24px 0; color: #57606a; }
 """
 
@@ -250,6 +254,47 @@ def tidy_streams(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PROGRESS_MODELS = ("FloatProgressModel", "IntProgressModel")
+
+
+def _progress_bar_html(model: dict, state: dict) -> str | None:
+    """A tqdm bar (HBox of HTML, progress, HTML) in its final state as static HTML."""
+    children = [state.get(c.removeprefix("IPY_MODEL_"), {})
+                for c in model.get("state", {}).get("children", [])]
+    names = [c.get("model_name") for c in children]
+    if len(children) != 3 or names[0] != "HTMLModel" or names[1] not in PROGRESS_MODELS:
+        return None
+    left, bar, right = (c.get("state", {}) for c in children)
+    return (
+        f'<div class="book-progress">{left.get("value", "")} '
+        f'<progress value="{bar.get("value", 0)}" max="{bar.get("max", 1)}"></progress> '
+        f'{right.get("value", "")}</div>'
+    )
+
+
+def static_widgets(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` whose widget outputs are static HTML (progress bars) or plain text.
+
+    Live widgets need require.js and the widget manager from a CDN; a static page shows their
+    last state instead, so the book works without internet.
+    """
+    nb = copy.deepcopy(nb)
+    state = nb.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW not in data:
+                continue
+            model = state.get(data[WIDGET_VIEW].get("model_id"), {})
+            bar = _progress_bar_html(model, state)
+            del data[WIDGET_VIEW]
+            if bar is not None:
+                data["text/html"] = bar
+    return nb
+
+
 def copy_mathjax(out: Path) -> Path:
     """Copy MathJax (from the ``jupyter-server-mathjax`` package) into ``out/mathjax``."""
     try:
@@ -306,9 +351,12 @@ def render_page(nb: nbformat.NotebookNode, chapters: list[Chapter], index: int) 
     from nbconvert import HTMLExporter
 
     chapter = chapters[index]
+    nb = static_widgets(nb)
     nb.metadata["title"] = chapter.title
     exporter = HTMLExporter(template_name="lab", mathjax_url=MATHJAX_URL)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapter.title}})
+    # require.js (from a CDN) only serves live widgets, which the page no longer has.
+    body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "")
     top = (_nav(chapters, index) + (mock_banner_html() if chapter.is_mock else "")
            + _build_note(chapter))
     body, found = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + top, body, count=1)

@@ -8,13 +8,22 @@ nbgrader's *Validate* and expects the success dialog; then it types a wrong answ
 exercise (a mutant from ``tests/fixtures/variants/``, a realistic mistake, else the release
 stub), reruns that exercise and its test, and expects the failure on the page. Screenshots go
 to ``artifacts/screenshots/lab_*.png``.
+
+A second server starts as ``make lab`` does on a machine without internet and without a copy of
+Fashion-MNIST (full mode, no source or mirror variable, an empty TFDS folder, and a proxy that
+refuses every connection, so that the test sees the same whether or not the machine is
+online): notebook 2's data cell must finish within seconds with the mock-data banner and no
+traceback, and nbgrader's menu must not be there.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -31,6 +40,8 @@ ASSIGNMENTS = lab.released_assignments()
 VALIDATE_ON = ASSIGNMENTS[0] if ASSIGNMENTS else None
 TOKEN = "tfcourse-browser-test-token"
 STDERR = 'application/vnd.jupyter.stderr'
+FASHION = "fashion_mnist"
+OFFLINE_DATA_CELL_S = 20
 RUN_ALL_TIMEOUT_MS = 240_000
 VALIDATE_TIMEOUT_MS = 240_000
 MAX_MUTANT_TRIES = 4
@@ -58,20 +69,20 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory):
     from tfcourse import data
 
     data.fetch_all()  # the breast_cancer notebook reads its file; fails loudly if unavailable
-    root = tmp_path_factory.mktemp("student")
+    env = {**os.environ, "TFCOURSE_MODE": "fast", "TFCOURSE_FASHION_MNIST": "mock"}
+    yield from _start_lab(tmp_path_factory.mktemp("student"), env)
+
+
+def _start_lab(root: Path, env: dict[str, str]):
+    """A JupyterLab subprocess on ``root/work`` (release copied in); yields the LabServer."""
     workdir = root / "work"
     lab.prepare_workdir(workdir, quiet=True)
     settings = root / "lab-settings"
     for name, values in TEST_LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values))
-    env = lab.server_env(workdir)
-    env.update(
-        TFCOURSE_MODE="fast",
-        TFCOURSE_FASHION_MNIST="mock",
-        JUPYTERLAB_SETTINGS_DIR=str(settings),
-        JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
-    )
+    env = {**lab.server_env(workdir, env), "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces")}
     port = lab.free_port(18888)
     log = open(root / "jupyter.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -84,6 +95,27 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory):
     finally:
         stop_process(proc)
         log.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def offline_lab_server(tmp_path_factory: pytest.TempPathFactory):
+    """JupyterLab as `make lab` starts it offline: full mode, no Fashion-MNIST anywhere."""
+    from tfcourse import fashion_mnist
+
+    root = tmp_path_factory.mktemp("offline")
+    env = {k: v for k, v in os.environ.items() if k.lower() not in (
+        "tfcourse_mode", fashion_mnist.SOURCE_ENV.lower(), fashion_mnist.MIRROR_ENV.lower(),
+        "no_proxy")}
+    dead_proxy = f"http://127.0.0.1:{_closed_port()}"
+    env.update({fashion_mnist.TFDS_DIR_ENV: str(root / "tfds"), "http_proxy": dead_proxy,
+                "https_proxy": dead_proxy, "HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy})
+    yield from _start_lab(root, env)
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +291,23 @@ def test_prepare_workdir_keeps_student_work(tmp_path: Path) -> None:
     assert extensions["nbgrader.server_extensions.validate_assignment"] is True
     assert extensions["nbgrader.server_extensions.formgrader"] is False
     assert "c.Execute.timeout" in (work / "nbgrader_config.py").read_text()
+    page_config = work / lab.LAB_CONFIG_DIRNAME / "labconfig" / "page_config.json"
+    assert json.loads(page_config.read_text())["disabledExtensions"]["@jupyter/nbgrader:menu"]
+
+
+def test_student_nbgrader_config_has_only_options_nbgrader_knows(tmp_path: Path) -> None:
+    """`nbgrader validate` (what the Validate button runs) reads the config without a warning."""
+    work = tmp_path / "work"
+    lab.prepare_workdir(work, quiet=True)
+    nbformat.write(nbformat.v4.new_notebook(), work / "empty.ipynb")
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "validate", "empty.ipynb"], cwd=work,
+        env=lab.server_env(work), capture_output=True, text=True, timeout=180,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log
+    assert "not recognized" not in log, log
+    assert "Success!" in log, log
 
 
 @pytest.mark.browser
@@ -322,3 +371,39 @@ def _answer_and_check(page, lab_server: LabServer, assignment: str,
           f" {message.strip().splitlines()[-1]}")
     laps["wrong answer"] = time.monotonic() - started - sum(laps.values())
     print(f"\n{assignment}: " + ", ".join(f"{k} {v:.0f} s" for k, v in laps.items()))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_offline_lab_fashion_data_cell_is_quick_and_labelled(page, offline_lab_server) -> None:
+    """(a) No internet, no mirror: the data cell shows the mock banner within seconds."""
+    release = nbformat.read(release_path(FASHION), as_version=4)
+    code = [i for i, c in enumerate(release.cells) if c.cell_type == "code"]
+    data_cell = next(i for i in code if "fashion_mnist.load(" in release.cells[i].source)
+    try:
+        _open(page, offline_lab_server, FASHION, len(release.cells))
+        menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+        assert "Nbgrader" not in menus, f"empty nbgrader menu in the lab: {menus}"
+        assert page.locator(f"{PANEL} .validate-button").count() == 1
+        for index in [i for i in code if i < data_cell]:  # the setup cell(s): imports
+            _run_cell(page, index)
+            assert not _stderr_text(page, index), (
+                f"cell {index} shows stderr: {_stderr_text(page, index)}")
+        started = time.monotonic()
+        _run_cell(page, data_cell)
+        seconds = time.monotonic() - started
+        cell = _cell(page, data_cell)
+        cell.scroll_into_view_if_needed()
+        screenshot(page, "lab_fashion_mnist_offline_data")
+        outputs = cell.locator(".jp-OutputArea").inner_text()
+        assert seconds < OFFLINE_DATA_CELL_S, f"the data cell took {seconds:.0f} s offline"
+        assert "Traceback" not in outputs and not _stderr_text(page, data_cell), outputs
+        banner = cell.locator(".tfcourse-mock-banner")
+        assert banner.count() == 1 and banner.is_visible(), outputs
+        text = banner.inner_text()
+        assert "MOCK DATA" in text and "TFCOURSE_FASHION_MNIST_DIR" in text, text
+        assert "restart the kernel" in text, text
+        assert "one example: (28, 28, 1)" in outputs, outputs  # the cell went on with the data
+        print(f"\noffline data cell: {seconds:.1f} s")
+    finally:
+        _shutdown_kernels(offline_lab_server)
