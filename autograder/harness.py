@@ -71,13 +71,14 @@ def run_judged(
     neutralise_metadata(nb)
     with tempfile.TemporaryDirectory(prefix="tfcourse-run-") as tmp:
         challenge_dir, obs_dir, work = Path(tmp) / "challenge", Path(tmp) / "obs", Path(tmp) / "w"
-        protocol.write_challenges(challenge_dir, challenges, nonce)
-        obs_dir.mkdir()
-        work.mkdir()
+        protocol.write_challenges(Path(tmp) / "challenges", challenges, nonce)
+        for folder in (challenge_dir, obs_dir, work):
+            folder.mkdir()
         client = ObservingClient(
             nb, timeout=timeout, kernel_name="python3", allow_errors=True,
             resources={"metadata": {"path": str(work)}},
             observation_dir=str(obs_dir), run_nonce=nonce,
+            challenge_source=str(Path(tmp) / "challenges"), challenge_dir=str(challenge_dir),
         )
         evidence = client.start_evidence()
         client.execute(env=grading_env({"TFCOURSE_CHALLENGE_DIR": str(challenge_dir),

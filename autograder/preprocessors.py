@@ -75,6 +75,11 @@ class ObservingExecution(Configurable):
         config=True)
     evidence_file = Unicode("", help="where to write the evidence JSON after the run").tag(
         config=True)
+    challenge_source = Unicode("", help="private folder holding every grade cell's challenge").tag(
+        config=True)
+    challenge_dir = Unicode("", help="folder the kernel reads challenges from (read-only "
+                                     "for it): a challenge is there only while its test cell "
+                                     "runs").tag(config=True)
 
     def start_evidence(self) -> dict:
         self.evidence = {"observations": {}, "missing": {}, "executed": [], "errors": {},
@@ -93,10 +98,13 @@ class ObservingExecution(Configurable):
                 cell, cell_index, execution_count, store_history)
         folder = Path(self.observation_dir)
         protocol.clear(folder)
+        exposed = protocol.expose_challenge(self.challenge_source, self.challenge_dir, grade_id)
         try:
             return await super().async_execute_cell(
                 cell, cell_index, execution_count, store_history)
         finally:
+            if exposed is not None:
+                exposed.unlink(missing_ok=True)
             evidence = self.evidence
             evidence["executed"].append(grade_id)
             data, why = protocol.harvest(folder, grade_id, self.run_nonce)

@@ -235,7 +235,8 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     nonce = secrets.token_hex(16)
     challenges = protocol.make_challenges(job.assignment, result.seed)
     exchange = (root / "challenge", root / "obs")
-    protocol.write_challenges(exchange[0], challenges, nonce)
+    protocol.write_challenges(root / "challenges", challenges, nonce)  # private
+    exchange[0].mkdir(mode=0o755)  # the kernel's view: one challenge at a time
     exchange[1].mkdir(mode=0o700)
     evidence_file = root / "evidence.json"
     if job.sandbox:
@@ -259,7 +260,8 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     config = nbgrader_config(
         course, db_path, job.cell_timeout, scratch / "rt" / "kernel" if job.sandbox else None,
         {"observation_dir": str(exchange[1]), "run_nonce": nonce,
-         "evidence_file": str(evidence_file)},
+         "evidence_file": str(evidence_file), "challenge_source": str(root / "challenges"),
+         "challenge_dir": str(exchange[0])},
     )
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir=coursedir, config=config)

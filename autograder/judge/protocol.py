@@ -66,6 +66,22 @@ def write_challenges(folder: Path, challenges: dict[str, Challenge], nonce: str)
     folder.chmod(0o755)
 
 
+def expose_challenge(source: str, target: str, grade_id: str) -> Path | None:
+    """Copy ``<source>/<grade_id>.json`` into the kernel's challenge folder ``target`` for the
+    duration of one test cell (the caller removes it afterwards), so that no earlier cell can
+    read a challenge in advance. Returns the exposed path, or None if there is nothing to do."""
+    if not source or not target:
+        return None
+    origin, path = Path(source) / f"{grade_id}.json", Path(target) / f"{grade_id}.json"
+    if not origin.is_file():
+        return None
+    tmp = path.with_name(f".{grade_id}.tmp")
+    tmp.write_bytes(origin.read_bytes())
+    tmp.chmod(0o644)
+    os.replace(tmp, path)
+    return path
+
+
 def _depth(value: object, limit: int) -> int:
     stack, deepest = [(value, 1)], 1
     while stack:
@@ -166,6 +182,7 @@ def judge_all(
     observations = evidence.get("observations") or {}
     missing = evidence.get("missing") or {}
     executed = set(evidence.get("executed") or [])
+    errors = evidence.get("errors") or {}
     verdicts = []
     for grade_id, points in max_points.items():
         exercise, challenge = known.get(grade_id), challenges.get(grade_id)
@@ -179,6 +196,8 @@ def judge_all(
         data = observations.get(grade_id)
         if data is None:
             why = missing.get(grade_id) or NO_OBSERVATION
+            if errors.get(grade_id):
+                why = f"{why}; the cell stopped with {errors[grade_id]}"
             verdicts.append(Verdict(grade_id, 0.0, points, why, "missing"))
             continue
         verdicts.append(judge_one(grade_id, exercise, challenge, data, points))
