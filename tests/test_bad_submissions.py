@@ -228,9 +228,7 @@ def test_catalogue_covers_every_case_and_says_what_to_expect() -> None:
         assert (catalogue.HERE / name).is_file()
 
 
-_KNOWN_RULES = {rule for rule, _, _ in integrity._TEXT_RULES} | {
-    "library-patch", "kernel-died", "kernel-stopped", "canary-silenced", "self-test",
-    "checks-replaced"}
+_KNOWN_RULES = {rule for rule, _, _ in integrity._TEXT_RULES} | {"library-patch", "kernel-died"}
 
 
 def test_every_case_builds(tmp_path: Path) -> None:
@@ -263,27 +261,12 @@ def test_collect_names_a_wrongly_named_file_and_keeps_the_named_notebook(tmp_pat
     assert not (tmp_path / "submitted" / "carol" / ASSIGNMENT / "scratch.ipynb").exists()
 
 
-def test_evidence_flags_read_the_autograded_notebook() -> None:
-    def test_cell(ename: str, evalue: str) -> nbformat.NotebookNode:
-        cell = nbformat.v4.new_code_cell("pass")
-        cell.metadata["nbgrader"] = {"grade": True, "grade_id": f"t_{ename}", "points": 1}
-        cell.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=evalue,
-                                               traceback=[])]
-        return cell
-
-    nb = nbformat.v4.new_notebook(cells=[
-        test_cell("IntegrityFailure", "the checking tools were replaced (numpy.allclose)"),
-        test_cell("IntegrityError", "error reporting was tampered with"),
-        test_cell("AssertionError", "an honest failure"),
-    ])
-    flags = worker.evidence_flags(nb)
-    assert [(f["rule"], f["cell"]) for f in flags] == [
-        ("canary-silenced", "t_IntegrityError"), ("self-test", "t_IntegrityFailure")]
-    died = nbformat.v4.new_notebook(cells=[
-        test_cell("DeadKernelError", "the kernel died"),
-        test_cell("IntegrityError", "this cell never ran: the kernel stopped"),
-    ])
-    assert [f["rule"] for f in worker.evidence_flags(died)] == ["kernel-died"]
+def test_evidence_flags_come_from_the_executor_not_from_outputs() -> None:
+    """A student can print an error output named DeadKernelError; only the executor's own
+    evidence (written outside the kernel) raises the kernel-died flag."""
+    assert worker.evidence_flags({"kernel_died": None}) == []
+    flags = worker.evidence_flags({"kernel_died": "train_updates_w_and_b"})
+    assert [(f["rule"], f["cell"]) for f in flags] == [("kernel-died", "train_updates_w_and_b")]
 
 
 def test_flags_in_export_summary_and_report(tmp_path: Path) -> None:
