@@ -527,10 +527,11 @@ class _CountingAccuracy(tf.keras.metrics.BinaryAccuracy):
 
     def __init__(self):
         super().__init__()
-        self.batches, self.covered = 0, []
+        self.batches, self.updates, self.covered = 0, 0, []
 
     def update_state(self, *args, **kwargs):
         self.batches += 1
+        self.updates += 1
         return super().update_state(*args, **kwargs)
 
     def reset_state(self):
@@ -553,6 +554,9 @@ assert len(_train_losses) == 2 and len(_val_losses) == 2, (
     "train_model should return one mean training and one mean validation loss per epoch")
 for _name, _metric, _per_epoch in (("train_acc_metric", _train_acc, 2),
                                    ("val_acc_metric", _val_acc, 1)):
+    assert _metric.updates, (
+        f"{_name} was never updated: pass train_model's own {_name} to "
+        "train_data_for_one_epoch or perform_validation")
     assert _metric.covered, f"{_name}.result() was never read: print it every epoch"
     assert max(_metric.covered) <= _per_epoch, (
         f"{_name} was not reset per epoch: a value read in epoch 2 covers "
