@@ -379,15 +379,17 @@ from autograder.observe import breast_cancer as _obs
 
 _obs.train_data_for_one_epoch_losses_and_metrics(train_data_for_one_epoch)
 ### END HIDDEN TESTS
-# A model that predicts sigmoid(-0.2) = 0.45 (class 0) for every example, and labels that are
-# all 1: the first batch's predictions are all wrong. One SGD step moves the output to about
-# 0.73 (class 1), so the two other batches are predicted right. Expected: accuracy and recall
-# 2/3, and a first loss of -log(0.45) = 0.798 (the loss before the step).
+# A model that predicts sigmoid(-0.2) = 0.45 (class 0) for every example, and three batches
+# of 8 labelled 1, 1 and 0. Each SGD step (learning rate 2) moves the output towards the
+# batch's labels: to about 0.73 after the first batch, 0.83 after the second. The predictions
+# made before each step are 0, 1, 1: accuracy 1/3 and recall 1/2, and a first loss of
+# -log(0.45) = 0.798. Predictions made after each step would be 1, 1, 0 (accuracy 1).
 _model = tf.keras.Sequential([tf.keras.Input(shape=(9,)), tf.keras.layers.Dense(
     1, activation="sigmoid", kernel_initializer="zeros",
     bias_initializer=tf.keras.initializers.Constant(-0.2))])
+_labels = np.array([1.0] * 16 + [0.0] * 8, dtype="float32").reshape(-1, 1)
 _data = tf.data.Dataset.from_tensor_slices(
-    (np.full((24, 9), 0.1, dtype="float32"), np.ones((24, 1), dtype="float32"))).batch(8)
+    (np.full((24, 9), 0.1, dtype="float32"), _labels)).batch(8)
 _acc, _recall = tf.keras.metrics.BinaryAccuracy(), tf.keras.metrics.Recall()
 _losses = train_data_for_one_epoch(_data, tf.keras.optimizers.SGD(learning_rate=2.0),
                                    loss_object, _model, _acc, _recall)
@@ -398,17 +400,18 @@ assert len(_losses) == 3, (
     "to the list and return the whole list")
 assert np.isclose(float(_losses[0]), -np.log(1 / (1 + np.exp(0.2))), atol=1e-4), (
     f"the first batch's loss is {float(_losses[0]):.4f}, expected 0.7981 (the loss before the "
-    "step; 0.31 is the loss after the optimizer step)")
-assert float(_recall.result()) > 0, (
-    "the second metric (train_f1score_metric; a Recall here) was not updated: update both "
-    "metrics with the batch's labels and tf.round(logits)")
+    "step; 0.3136 is the loss after the optimizer step)")
 assert not np.isclose(float(_acc.result()), 1.0), (
-    "train_acc_metric is 1.0, but the predictions the first batch's loss was computed on were "
-    "all wrong: the metrics got predictions recomputed after the optimizer step. Update them "
-    "with tf.round(logits) of the logits apply_gradient returned")
-assert np.isclose(float(_acc.result()), 2 / 3, atol=1e-6), (
-    f"train_acc_metric is {float(_acc.result()):.4f}, expected 2/3 (all three batches, "
-    "counted once each): was a metric reset or updated twice inside the loop?")
+    "train_acc_metric is 1.0, but the predictions made before each step are right for the "
+    "second batch only (1/3): the metrics got predictions recomputed after the optimizer step. "
+    "Update them with tf.round(logits) of the logits apply_gradient returned")
+assert np.isclose(float(_acc.result()), 1 / 3, atol=1e-6), (
+    f"train_acc_metric is {float(_acc.result()):.4f}, expected 1/3: every batch counted once, "
+    "with the predictions made before its step (0 means the metric was reset inside the loop "
+    "and kept only the last batch: reset the metrics once per epoch, in train_model)")
+assert np.isclose(float(_recall.result()), 0.5, atol=1e-6), (
+    f"the second metric (train_f1score_metric; a Recall here) is {float(_recall.result()):.4f}, "
+    "expected 0.5: update both metrics with the batch's labels and tf.round(logits)")
 
 # %% [markdown]
 # ## Exercise 4: validation
