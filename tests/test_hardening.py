@@ -322,7 +322,7 @@ def timeouts(tmp_path_factory, env_setter):
     _submit(state, "sleeper", _reference([nbformat.v4.new_code_cell(
         "open('marker.txt', 'w').write('x')\nimport time\ntime.sleep(600)")]))
     scratch_root = _short_scratch()
-    settings = Settings(workers=1, progress=False, cell_timeout=600, notebook_timeout=25,
+    settings = Settings(workers=1, progress=False, cell_timeout=600, notebook_timeout=15,
                         max_attempts=2, scratch_root=str(scratch_root))
     runs = [pipeline.autograde(state, ASSIGNMENT, settings=settings) for _ in range(3)]
     yield state, runs, scratch_root
