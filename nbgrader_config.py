@@ -74,4 +74,3 @@ c.Autograde.autograde_preprocessors = [
 # memory limits per notebook (see autograder/sandbox.py).
 c.Execute.timeout = int(os.environ.get("TFCOURSE_CELL_TIMEOUT", "120"))
 c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True

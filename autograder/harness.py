@@ -49,7 +49,7 @@ def execute(
     env: dict[str, str] | None = None,
 ) -> nbformat.NotebookNode:
     """Run every cell (errors allowed) in a fresh python3 kernel in fast mode."""
-    with tempfile.TemporaryDirectory(prefix="tfcourse-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tfr-", dir="/tmp") as tmp:
         client = NotebookClient(
             nb, timeout=timeout, kernel_name="python3", allow_errors=True,
             resources={"metadata": {"path": str(cwd or tmp)}},
@@ -69,21 +69,26 @@ def run_judged(
     challenges = protocol.make_challenges(assignment, seed)
     nonce = secrets.token_hex(8)
     neutralise_metadata(nb)
-    with tempfile.TemporaryDirectory(prefix="tfcourse-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tfr-", dir="/tmp") as tmp:
         challenge_dir, obs_dir, work = Path(tmp) / "challenge", Path(tmp) / "obs", Path(tmp) / "w"
         protocol.write_challenges(Path(tmp) / "challenges", challenges, nonce)
         for folder in (challenge_dir, obs_dir, work):
             folder.mkdir()
+        oracle = protocol.Oracle(assignment, challenges, nonce, Path(tmp) / "o").start()
         client = ObservingClient(
             nb, timeout=timeout, kernel_name="python3", allow_errors=True,
             resources={"metadata": {"path": str(work)}},
-            observation_dir=str(obs_dir), run_nonce=nonce,
+            observation_dir=str(obs_dir), run_nonce=nonce, oracle_socket=str(oracle.path),
             challenge_source=str(Path(tmp) / "challenges"), challenge_dir=str(challenge_dir),
         )
         evidence = client.start_evidence()
-        client.execute(env=grading_env({"TFCOURSE_CHALLENGE_DIR": str(challenge_dir),
-                                        "TFCOURSE_OBS_DIR": str(obs_dir)}),
-                       stderr=subprocess.DEVNULL)
+        try:
+            client.execute(env=grading_env({"TFCOURSE_CHALLENGE_DIR": str(challenge_dir),
+                                            "TFCOURSE_OBS_DIR": str(obs_dir),
+                                            "TFCOURSE_ORACLE": str(oracle.path)}),
+                           stderr=subprocess.DEVNULL)
+        finally:
+            oracle.stop()
     verdicts = protocol.judge_all(assignment, challenges, evidence, points)
     return {v.grade_id: CellResult(v.grade_id, v.max_score, v.passed, v.message)
             for v in verdicts}

@@ -77,13 +77,15 @@ class ObservingExecution(Configurable):
         config=True)
     challenge_source = Unicode("", help="private folder holding every grade cell's challenge").tag(
         config=True)
+    oracle_socket = Unicode("", help="socket of the judge's oracle for replay stubs").tag(
+        config=True)
     challenge_dir = Unicode("", help="folder the kernel reads challenges from (read-only "
                                      "for it): a challenge is there only while its test cell "
                                      "runs").tag(config=True)
 
     def start_evidence(self) -> dict:
         self.evidence = {"observations": {}, "missing": {}, "executed": [], "errors": {},
-                         "kernel_died": None}
+                         "kernel_died": None, "oracle": {}}
         # nbclient skips cells tagged with this; make it a value no student can guess
         self.skip_cells_with_tag = f"autograder-never-{secrets.token_hex(8)}"
         return self.evidence
@@ -99,6 +101,9 @@ class ObservingExecution(Configurable):
         folder = Path(self.observation_dir)
         protocol.clear(folder)
         exposed = protocol.expose_challenge(self.challenge_source, self.challenge_dir, grade_id)
+        oracle = protocol.Oracle.at(self.oracle_socket) if self.oracle_socket else None
+        if oracle is not None:
+            oracle.for_cell(grade_id)
         try:
             return await super().async_execute_cell(
                 cell, cell_index, execution_count, store_history)
@@ -106,6 +111,10 @@ class ObservingExecution(Configurable):
             if exposed is not None:
                 exposed.unlink(missing_ok=True)
             evidence = self.evidence
+            if oracle is not None:
+                oracle.for_cell(None)
+                if grade_id in oracle.served():
+                    evidence["oracle"][grade_id] = oracle.served()[grade_id]
             evidence["executed"].append(grade_id)
             data, why = protocol.harvest(folder, grade_id, self.run_nonce)
             if data is not None:

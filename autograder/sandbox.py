@@ -291,16 +291,17 @@ def _python_binds() -> list[str]:
 def kernel_argv(
     scratch: Path, site: Path, uid: int, config: SandboxConfig,
     data_dir: Path | None = None, tfds_dir: Path | None = None,
-    exchange: tuple[Path, Path] | None = None, seccomp: Path | None = None,
+    exchange: tuple[Path, ...] | None = None, seccomp: Path | None = None,
 ) -> list[str]:
     """argv of the sandboxed ``python3`` kernelspec for one submission.
 
     ``seccomp``: a file holding :func:`seccomp_program` (handed to bwrap as fd 4). The kernel's
     raw stdout and stderr go to ``scratch/kernel.out`` (inside the scratch quota).
 
-    ``exchange``: (challenge folder, observation folder) of the fail-closed judge
-    (:mod:`autograder.judge`): the first is bound read-only at ``/sbx/challenge``, the second
-    read-write at ``/sbx/obs``; both live outside ``scratch`` so the kernel cannot replace them.
+    ``exchange``: (challenge folder, observation folder[, oracle folder]) of the fail-closed
+    judge (:mod:`autograder.judge`): bound at ``/sbx/challenge`` (read-only), ``/sbx/obs`` and
+    ``/sbx/oracle`` (the judge's oracle socket); all live outside ``scratch`` and are owned
+    by root but for the observation folder, so the kernel cannot replace them.
     """
     tools = find_tools()
     scratch = Path(scratch)
@@ -327,7 +328,10 @@ def kernel_argv(
         binds += ["--ro-bind", str(tfds_dir), f"{SANDBOX_MOUNT}/tfds"]
         env["TFCOURSE_TFDS_DIR"] = f"{SANDBOX_MOUNT}/tfds"
     if exchange is not None:
-        challenge_dir, obs_dir = exchange
+        challenge_dir, obs_dir = exchange[0], exchange[1]
+        if len(exchange) > 2:  # the oracle's socket folder (root-owned; connect needs rw)
+            binds += ["--bind", str(exchange[2]), f"{SANDBOX_MOUNT}/oracle"]
+            env["TFCOURSE_ORACLE"] = f"{SANDBOX_MOUNT}/oracle/oracle.sock"
         binds += ["--ro-bind", str(challenge_dir), f"{SANDBOX_MOUNT}/challenge",
                   "--bind", str(obs_dir), f"{SANDBOX_MOUNT}/obs"]
         env["TFCOURSE_CHALLENGE_DIR"] = f"{SANDBOX_MOUNT}/challenge"
@@ -500,7 +504,7 @@ def _release_own_mounts() -> None:
 def write_kernelspec(
     kernels_root: Path, scratch: Path, site: Path, uid: int, config: SandboxConfig,
     data_dir: Path | None = None, tfds_dir: Path | None = None,
-    exchange: tuple[Path, Path] | None = None,
+    exchange: tuple[Path, ...] | None = None,
 ) -> Path:
     """Write ``<kernels_root>/kernels/python3/kernel.json`` (put kernels_root on JUPYTER_PATH)."""
     spec_dir = Path(kernels_root) / "kernels" / "python3"
@@ -522,7 +526,7 @@ def write_kernelspec(
 
 
 def unsandboxed_kernelspec(
-    kernels_root: Path, scratch: Path, exchange: tuple[Path, Path] | None = None
+    kernels_root: Path, scratch: Path, exchange: tuple[Path, ...] | None = None
 ) -> Path:
     """A plain ``python3`` kernelspec (``--no-sandbox``) with the grading environment."""
     spec_dir = Path(kernels_root) / "kernels" / "python3"
@@ -537,6 +541,8 @@ def unsandboxed_kernelspec(
     if exchange is not None:
         spec["env"]["TFCOURSE_CHALLENGE_DIR"] = str(exchange[0])
         spec["env"]["TFCOURSE_OBS_DIR"] = str(exchange[1])
+        if len(exchange) > 2:
+            spec["env"]["TFCOURSE_ORACLE"] = str(Path(exchange[2]) / "oracle.sock")
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return spec_dir
 

@@ -201,9 +201,6 @@ def grade(job: GradeJob | dict) -> dict:
 
 
 def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.coursedir import CourseDirectory
-
     course, scratch = root / "course", root / "s"
     notebook = f"{job.assignment}.ipynb"
     shutil.copytree(job.release_dir, course / "release" / job.assignment)
@@ -234,10 +231,28 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     result.seed = secrets.randbits(63)
     nonce = secrets.token_hex(16)
     challenges = protocol.make_challenges(job.assignment, result.seed)
-    exchange = (root / "challenge", root / "obs")
+    exchange = (root / "challenge", root / "obs", root / "oracle")
     protocol.write_challenges(root / "challenges", challenges, nonce)  # private
     exchange[0].mkdir(mode=0o755)  # the kernel's view: one challenge at a time
     exchange[1].mkdir(mode=0o700)
+    oracle = protocol.Oracle(job.assignment, challenges, nonce, exchange[2]).start()
+    try:
+        _run_and_judge(job, root, course, scratch, submitted, notebook, uid, exchange, nonce,
+                       challenges, oracle.path, result, notes)
+    finally:
+        oracle.stop()
+
+
+def _run_and_judge(job: GradeJob, root: Path, course: Path, scratch: Path, submitted: Path,
+                   notebook: str, uid: int, exchange: tuple[Path, Path, Path], nonce: str,
+                   challenges: dict, oracle_socket: Path, result: GradeResult,
+                   notes: list[str]) -> None:
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.judge import protocol
+
+    db_path = course / "gradebook.db"
     evidence_file = root / "evidence.json"
     if job.sandbox:
         os.chown(exchange[1], uid, uid)
@@ -261,7 +276,7 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
         course, db_path, job.cell_timeout, scratch / "rt" / "kernel" if job.sandbox else None,
         {"observation_dir": str(exchange[1]), "run_nonce": nonce,
          "evidence_file": str(evidence_file), "challenge_source": str(root / "challenges"),
-         "challenge_dir": str(exchange[0])},
+         "challenge_dir": str(exchange[0]), "oracle_socket": str(oracle_socket)},
     )
     coursedir = CourseDirectory(config=config)
     api = NbGraderAPI(coursedir=coursedir, config=config)

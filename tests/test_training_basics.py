@@ -372,3 +372,36 @@ def test_variants_are_well_formed():
     for v in found:
         if not v.is_correct:
             assert v.message, f"{v.name}: a mutant must name its message"
+
+
+def test_challenge_files_hold_no_reference_values(tmp_path):
+    """What the kernel can read (the challenge files) holds inputs only: the replayed values
+    stay with the judge's oracle."""
+    import json
+
+    from autograder.judge import protocol
+
+    challenges = protocol.make_challenges(ASSIGNMENT, 11)
+    protocol.write_challenges(tmp_path, challenges, "n")
+    fit = challenges["fit_records_history"]
+    text = (tmp_path / "fit_records_history.json").read_text()
+    assert fit.private and all(name not in text for name in fit.private)
+    for loss in fit.private["losses"]:
+        assert repr(float(loss))[:8] not in text
+    train = json.loads((tmp_path / "train_updates_w_and_b.json").read_text())
+    assert not set(train["params"]) & {"loss0", "loss1"}
+    assert not set(train["arrays"]) & {"dloss0", "dloss1", "pred0", "pred1"}
+
+
+def test_the_fit_oracle_serves_only_the_next_step():
+    ch = judge.fit_challenge(np.random.default_rng(3))
+    state: dict = {}
+    ws, bs = ch.private["ws"], ch.private["bs"]
+    request = {"w": float(ws[0]), "b": float(bs[0]), "inputs": ch.arrays["xs"].tolist(),
+               "outputs": ch.arrays["ys"].tolist(), "learning_rate": float(ch["lr"])}
+    assert judge.fit_oracle(ch, state, dict(request, w=float(ws[0]) + 0.5))["ok"] is False
+    first = judge.fit_oracle(ch, state, request)
+    assert first["ok"] and np.isclose(first["w"], ws[1]) and state["steps"] == 1
+    assert judge.fit_oracle(ch, state, request)["ok"] is False  # the same step again
+    assert judge.fit_oracle(ch, state, dict(request, w=first["w"], b=first["b"]))["ok"]
+    assert state == {"steps": 2, "refused": 2}

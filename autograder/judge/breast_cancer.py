@@ -389,8 +389,6 @@ def judge_apply_gradient(ch: Challenge, obs: Observation) -> None:
         fail(f"apply_gradient returned {describe(out)}", "a pair (logits, loss_value)",
              "end with `return logits, loss_value`")
     logits = as_array(out[0], "logits", "return the model's output for the batch as logits")
-    if logits.size == p0.size and logits.shape != p0.shape:
-        logits = logits.reshape(p0.shape) if logits.ndim <= 2 else logits
     if logits.shape != p0.shape:
         fail(f"logits has shape {logits.shape}", f"shape {p0.shape} (the model's output)",
              "return logits = model(x, training=True) as computed inside the tape")

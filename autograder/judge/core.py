@@ -28,10 +28,12 @@ def fail(observed: str, expected: str, hint: str) -> NoReturn:
 
 @dataclass
 class Challenge:
-    """Inputs of one grade cell: JSON parameters and float/int numpy arrays."""
+    """Inputs of one grade cell: JSON parameters and float/int numpy arrays (written for the
+    kernel), and ``private`` values that only the judge and its oracle see."""
 
     params: dict = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    private: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
         return self.arrays[name] if name in self.arrays else self.params[name]
@@ -39,10 +41,15 @@ class Challenge:
 
 @dataclass(frozen=True)
 class Exercise:
-    """One grade cell: how to draw its challenge and how to judge an observation of it."""
+    """One grade cell: how to draw its challenge and how to judge an observation of it.
+
+    ``oracle(challenge, state, request) -> reply``: answers the cell's replay stubs while the
+    cell runs (:class:`autograder.judge.protocol.Oracle`); ``state`` is the cell's own dict
+    (persisted across requests; the judge reads it as ``obs.served``)."""
 
     challenge: Callable[[np.random.Generator], Challenge]
     judge: Callable[[Challenge, Observation], None]  # raises Mismatch
+    oracle: Callable[[Challenge, dict, dict], dict] | None = None
 
 
 @dataclass
@@ -64,10 +71,12 @@ class Verdict:
 
 
 class Observation:
-    """What an observer reported (untrusted data: every accessor validates)."""
+    """What an observer reported (untrusted data: every accessor validates), plus ``served``:
+    what the oracle answered during the cell (trusted: recorded outside the kernel)."""
 
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, served: dict | None = None):
         self.data = data if isinstance(data, dict) else {}
+        self.served = served or {}
 
     def raw(self, name: str) -> Any:
         if name not in self.data:

@@ -22,20 +22,25 @@ from typing import Any
 from autograder.judge import protocol
 from autograder.judge.core import Verdict
 
+ENV = ("TFCOURSE_CHALLENGE_DIR", "TFCOURSE_OBS_DIR", "TFCOURSE_ORACLE")
+
 
 @contextmanager
-def exchange(challenges: dict, nonce: str) -> Iterator[Path]:
-    """Challenge and observation folders in the environment, as the grading kernel has them."""
-    saved = {k: os.environ.get(k) for k in ("TFCOURSE_CHALLENGE_DIR", "TFCOURSE_OBS_DIR")}
-    with tempfile.TemporaryDirectory(prefix="tfcourse-judge-") as tmp:
+def exchange(assignment: str, challenges: dict, nonce: str) -> Iterator[tuple[Path, Any]]:
+    """Challenge and observation folders and the oracle, as the grading kernel has them."""
+    saved = {k: os.environ.get(k) for k in ENV}
+    with tempfile.TemporaryDirectory(prefix="tfj-", dir="/tmp") as tmp:
         challenge_dir, obs_dir = Path(tmp) / "challenge", Path(tmp) / "obs"
         obs_dir.mkdir()
         protocol.write_challenges(challenge_dir, challenges, nonce)
+        oracle = protocol.Oracle(assignment, challenges, nonce, Path(tmp) / "o").start()
         os.environ["TFCOURSE_CHALLENGE_DIR"] = str(challenge_dir)
         os.environ["TFCOURSE_OBS_DIR"] = str(obs_dir)
+        os.environ["TFCOURSE_ORACLE"] = str(oracle.path)
         try:
-            yield obs_dir
+            yield obs_dir, oracle
         finally:
+            oracle.stop()
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -50,10 +55,13 @@ def run(assignment: str, grade_id: str, *args: Any, seed: int | None = None,
     challenges = protocol.make_challenges(assignment, seed)
     observer = getattr(importlib.import_module(f"autograder.observe.{assignment}"), grade_id)
     nonce = secrets.token_hex(8)
-    with exchange({grade_id: challenges[grade_id]}, nonce) as obs_dir:
+    with exchange(assignment, {grade_id: challenges[grade_id]}, nonce) as (obs_dir, oracle):
+        oracle.for_cell(grade_id)
         observer(*args, **kwargs)
+        oracle.for_cell(None)
+        served = oracle.served().get(grade_id)
         data, why = protocol.harvest(obs_dir, grade_id, nonce)
     if data is None:
         return Verdict(grade_id, 0.0, points, why, "missing")
     exercise = protocol.exercises(assignment)[grade_id]
-    return protocol.judge_one(grade_id, exercise, challenges[grade_id], data, points)
+    return protocol.judge_one(grade_id, exercise, challenges[grade_id], data, points, served)

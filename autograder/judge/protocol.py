@@ -15,9 +15,12 @@ import errno
 import importlib
 import json
 import os
+import socket
 import stat
+import threading
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +29,9 @@ from autograder.judge.core import Challenge, Exercise, Mismatch, Observation, Ve
 MAX_OBSERVATION_BYTES = 4 << 20  # one grade cell's observation file
 MAX_JSON_DEPTH = 32
 MAX_ENTRIES = 1000  # files looked at in the observation folder per harvest
+MAX_REQUEST_BYTES = 4 << 20  # one oracle request
+MAX_REQUESTS_PER_CELL = 5000
+ORACLE_SOCKET = "oracle.sock"
 # Reasons, as the student and the instructor read them in the feedback and the report.
 NOT_RUN = "the test cell did not run (no observation was recorded while it executed)"
 NO_OBSERVATION = ("the test cell ran but recorded no observation (it stopped with an error "
@@ -176,7 +182,8 @@ def judge_all(
     """A verdict for every grade cell in ``max_points`` (the gradebook's, not the notebook's).
 
     ``evidence``: ``{"observations": {grade_id: data}, "missing": {grade_id: why},
-    "executed": [grade_id, ...]}`` as written by the executor. Anything absent scores 0.
+    "executed": [grade_id, ...], "oracle": {grade_id: served}}`` as written by the executor.
+    Anything absent scores 0.
     """
     known = exercises(assignment)
     observations = evidence.get("observations") or {}
@@ -200,14 +207,15 @@ def judge_all(
                 why = f"{why}; the cell stopped with {errors[grade_id]}"
             verdicts.append(Verdict(grade_id, 0.0, points, why, "missing"))
             continue
-        verdicts.append(judge_one(grade_id, exercise, challenge, data, points))
+        served = (evidence.get("oracle") or {}).get(grade_id)
+        verdicts.append(judge_one(grade_id, exercise, challenge, data, points, served))
     return verdicts
 
 
 def judge_one(grade_id: str, exercise: Exercise, challenge: Challenge, data: dict,
-              points: float) -> Verdict:
+              points: float, served: dict | None = None) -> Verdict:
     """Apply one exercise's judge to one observation; its own bugs never pass a cell."""
-    observation = Observation(data)
+    observation = Observation(data, served)
     error = observation.error("observer_error")
     if error is not None:
         return Verdict(grade_id, 0.0, points,
@@ -221,3 +229,113 @@ def judge_one(grade_id: str, exercise: Exercise, challenge: Challenge, data: dic
                        f"the observation could not be judged ({type(exc).__name__}: "
                        f"{str(exc)[:200]})", "failed")
     return Verdict(grade_id, points, points, "", "passed")
+
+
+class Oracle:
+    """Answers the replay stubs of the test cell that is running, from the judge's values.
+
+    A replay stub in the kernel (e.g. ``train`` while ``fit`` is observed) sends what it was
+    called with over a Unix socket; the exercise's ``oracle`` function checks the request
+    against the judge's own numbers (is the model where the previous step left it, is it the
+    right batch, ...) and answers with the next reference values, or refuses. The values never
+    sit in a file the kernel can read, so a submission gets them only by making the calls the
+    exercise asks for, in order. Requests are answered only while a test cell with an oracle
+    runs (:meth:`for_cell`), are size-capped and counted; what was served is evidence for the
+    judge (:meth:`served`).
+    """
+
+    _running: dict[str, Oracle] = {}  # socket path -> oracle, for the executor in this process
+
+    def __init__(self, assignment: str, challenges: dict[str, Challenge], nonce: str,
+                 folder: Path):
+        self.handlers = {gid: ex.oracle for gid, ex in exercises(assignment).items()
+                         if ex.oracle is not None}
+        self.challenges, self.nonce = challenges, nonce
+        self.path = Path(folder) / ORACLE_SOCKET
+        self.current: str | None = None
+        self.state: dict[str, dict] = {}
+        self.lock = threading.Lock()
+        self.sock: socket.socket | None = None
+
+    def start(self) -> Oracle:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(self.path))
+        os.chmod(self.path, 0o666)
+        self.sock.listen(16)
+        Oracle._running[str(self.path)] = self
+        threading.Thread(target=self._serve, name="judge-oracle", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        Oracle._running.pop(str(self.path), None)
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    @classmethod
+    def at(cls, path: str) -> Oracle | None:
+        return cls._running.get(path)
+
+    def for_cell(self, grade_id: str | None) -> None:
+        """Answer requests of ``grade_id`` only (None: refuse everything)."""
+        with self.lock:
+            self.current = grade_id if grade_id in self.handlers else None
+            if self.current is not None:
+                self.state[self.current] = {"requests": 0}
+
+    def served(self) -> dict[str, dict]:
+        """What each test cell's stubs were served (JSON-able): evidence for the judge."""
+        with self.lock:
+            return json.loads(json.dumps(self.state, default=float))
+
+    def _serve(self) -> None:
+        while self.sock is not None:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                try:
+                    reply = self._answer(self._read(conn))
+                except Exception as exc:  # noqa: BLE001 - a hostile request is refused
+                    reply = {"ok": False, "why": f"bad request ({type(exc).__name__})"}
+                try:
+                    conn.sendall((json.dumps(reply) + "\n").encode())
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _read(conn: socket.socket) -> dict:
+        chunks, size = [], 0
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_REQUEST_BYTES:
+                raise ValueError("request too large")
+            if chunk.endswith(b"\n"):
+                break
+        request = json.loads(b"".join(chunks).decode("utf-8"))
+        if not isinstance(request, dict) or _depth(request, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            raise ValueError("malformed")
+        return request
+
+    def _answer(self, request: dict) -> dict[str, Any]:
+        with self.lock:
+            grade_id = request.get("grade_id")
+            if request.get("nonce") != self.nonce or grade_id != self.current:
+                return {"ok": False, "why": "not this test cell's oracle"}
+            state = self.state[grade_id]
+            state["requests"] += 1
+            if state["requests"] > MAX_REQUESTS_PER_CELL:
+                return {"ok": False, "why": "too many requests"}
+            payload = request.get("request")
+            if not isinstance(payload, dict):
+                return {"ok": False, "why": "malformed"}
+            return self.handlers[grade_id](self.challenges[grade_id], state, payload)

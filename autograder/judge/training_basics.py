@@ -177,17 +177,49 @@ def train_challenge(rng: np.random.Generator) -> Challenge:
     """Two cases with learning rates other than the notebook's (a hard-coded one shows)."""
     params: dict = {"cases": 2}
     arrays: dict = {}
+    private: dict = {}
     for case in range(2):
         w0, b0 = float(np.round(rng.uniform(-1.5, 2.5), 3)), float(np.round(rng.uniform(-1, 1), 3))
         lr = float(np.round(rng.uniform(0.02, 0.25), 3))
         xs, ys = make_data(rng, int(rng.integers(12, 30)))
         pred = w0 * xs.astype(np.float64) + b0
         err = pred - ys.astype(np.float64)
-        params.update({f"w{case}": w0, f"b{case}": b0, f"lr{case}": lr,
-                       f"loss{case}": float(np.mean(err**2))})
-        arrays.update({f"xs{case}": xs, f"ys{case}": ys,
-                       f"dloss{case}": (2.0 * err / err.size).astype(np.float32)})
-    return Challenge(params, arrays)
+        params.update({f"w{case}": w0, f"b{case}": b0, f"lr{case}": lr})
+        arrays.update({f"xs{case}": xs, f"ys{case}": ys})
+        private.update({f"loss{case}": float(np.mean(err**2)),
+                        f"dloss{case}": (2.0 * err / err.size).astype(np.float32),
+                        f"pred{case}": pred.astype(np.float32)})
+    return Challenge(params, arrays, private)
+
+
+def _numbers(value: object, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A float64 array of ``shape`` from a request value, or None."""
+    try:
+        arr = np.asarray(decode(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.shape == shape else None
+
+
+def train_oracle(ch: Challenge, state: dict, request: dict) -> dict:
+    """Reference loss value and gradient for ``loss(model(inputs), outputs)`` before the step.
+
+    Answers only when the two tensors are the predictions of the case's starting model and
+    its outputs (in either order): those are the numbers the student's train must pass."""
+    case = request.get("case")
+    if not isinstance(case, int) or case not in (0, 1):
+        return {"ok": False, "why": "unknown case"}
+    pred, target = ch.private[f"pred{case}"], ch.arrays[f"ys{case}"]
+    first = _numbers(request.get("first"), pred.shape)
+    second = _numbers(request.get("second"), pred.shape)
+    state.setdefault("refused", 0)
+    for swapped, (p, t) in ((False, (first, second)), (True, (second, first))):
+        if p is not None and t is not None and close(p, pred, 1e-5, 1e-5) and close(t, target):
+            state[f"served{case}"] = state.get(f"served{case}", 0) + 1
+            return {"ok": True, "swapped": swapped, "value": ch.private[f"loss{case}"],
+                    "gradient": ch.private[f"dloss{case}"].tolist()}
+    state["refused"] += 1
+    return {"ok": False, "why": "not (model(inputs), outputs) before the step"}
 
 
 def _update_mistakes(s: Step, lr: float, w0: float, b0: float) -> list[tuple[float, float, str]]:
@@ -320,9 +352,29 @@ def fit_challenge(rng: np.random.Generator) -> Challenge:
     w0, b0 = float(np.round(rng.uniform(-1.0, 2.0), 3)), float(np.round(rng.uniform(-1, 1), 3))
     xs, ys = make_data(rng, int(rng.integers(20, 40)))
     ws, bs, losses = reference_fit(xs, ys, w0, b0, epochs, lr)
-    return Challenge({"epochs": epochs, "lr": lr, "w0": w0, "b0": b0},
-                     {"xs": xs, "ys": ys, "ws": np.array(ws), "bs": np.array(bs),
-                      "losses": np.array(losses)})
+    return Challenge({"epochs": epochs, "lr": lr, "w0": w0, "b0": b0}, {"xs": xs, "ys": ys},
+                     {"ws": np.array(ws), "bs": np.array(bs), "losses": np.array(losses)})
+
+
+def fit_oracle(ch: Challenge, state: dict, request: dict) -> dict:
+    """Step k of the reference descent, for a train() called on the model where step k-1 left
+    it (float32 tolerance), with fit's data and learning rate; anything else is refused."""
+    k = state.setdefault("steps", 0)
+    state.setdefault("refused", 0)
+    ws, bs, losses = ch.private["ws"], ch.private["bs"], ch.private["losses"]
+    n = ch.arrays["xs"].shape
+    w, b = _numbers(request.get("w"), ()), _numbers(request.get("b"), ())
+    xs, ys = _numbers(request.get("inputs"), n), _numbers(request.get("outputs"), n)
+    lr = request.get("learning_rate")
+    ok = (k < len(losses) and w is not None and b is not None and xs is not None
+          and ys is not None and isinstance(lr, float) and np.isclose(lr, float(ch["lr"]))
+          and close(xs, ch.arrays["xs"]) and close(ys, ch.arrays["ys"])
+          and close([w, b], [ws[k], bs[k]], 1e-5, 1e-5))
+    if not ok:
+        state["refused"] += 1
+        return {"ok": False, "why": "not the next step of this fit"}
+    state["steps"] = k + 1
+    return {"ok": True, "w": float(ws[k + 1]), "b": float(bs[k + 1]), "loss": float(losses[k])}
 
 
 def _fail_history(name: str, observed: Sequence[float], expected: Sequence[float],
@@ -348,10 +400,6 @@ def fit_judge(ch: Challenge, obs: Observation) -> None:
              "train(model, ...) with fit's own `model` argument",
              "the model argument was not trained: call train with fit's own `model` argument "
              "(not the global model)")
-    if calls and not all(c.get("inputs") and c.get("outputs") for c in calls):
-        fail(f"{call} called train with other data than its inputs/outputs arguments",
-             "train(model, inputs, outputs, learning_rate)",
-             "pass fit's own inputs and outputs to train (not the global xs, ys)")
     if calls and any(c.get("learning_rate") is None or not np.isclose(c["learning_rate"], lr)
                      for c in calls):
         fail(f"{call} called train with learning rates {[c.get('learning_rate') for c in calls]}",
@@ -366,8 +414,14 @@ def fit_judge(ch: Challenge, obs: Observation) -> None:
         fail(f"after {call} the model passed in still has w={w_end}, b={b_end}",
              "a trained model", "the model argument was not trained: call train(model, ...) "
              "with fit's own `model` argument (not the global model)")
-    ref_ws, ref_bs = [float(v) for v in ch.arrays["ws"]], [float(v) for v in ch.arrays["bs"]]
-    ref_losses = [float(v) for v in ch.arrays["losses"]]
+    ref_ws, ref_bs = [float(v) for v in ch.private["ws"]], [float(v) for v in ch.private["bs"]]
+    ref_losses = [float(v) for v in ch.private["losses"]]
+    steps = int((obs.served or {}).get("steps", 0))
+    if calls and steps != epochs:
+        fail(f"{call} made {steps} steps of the descent through train ({len(calls)} calls)",
+             f"{epochs} steps, each on the model where the previous one left it",
+             "call train(model, inputs, outputs, learning_rate) once per epoch with fit's own "
+             "model, inputs and outputs (not the global xs, ys), and let it update the model")
     for name, hist in zip(("ws", "bs", "losses"), histories, strict=True):
         if not isinstance(hist, list) or not all(isinstance(v, float) for v in hist):
             fail(f"the {name} history is {describe(hist)}", "a list of numbers, one per epoch",
@@ -403,7 +457,8 @@ def fit_judge(ch: Challenge, obs: Observation) -> None:
 EXERCISES = {
     "derivative_matches_analytic": Exercise(derivative_challenge, derivative_judge),
     "loss_is_mean_squared_error": Exercise(loss_challenge, loss_judge),
-    "train_updates_w_and_b": Exercise(train_challenge, train_update_judge),
-    "train_returns_loss_before_update": Exercise(train_challenge, train_returns_judge),
-    "fit_records_history": Exercise(fit_challenge, fit_judge),
+    "train_updates_w_and_b": Exercise(train_challenge, train_update_judge, train_oracle),
+    "train_returns_loss_before_update": Exercise(train_challenge, train_returns_judge,
+                                                 train_oracle),
+    "fit_records_history": Exercise(fit_challenge, fit_judge, fit_oracle),
 }

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from autograder.observe._io import Challenge, call, observer
+from autograder.observe._io import Challenge, ask, call, observer
 
 # The functions differentiated by the derivative cell, by name (the judge knows their
 # derivatives; these are only the functions themselves).
@@ -58,49 +58,36 @@ class CheckModel:
         return self.w * x + self.b
 
 
-def _same(a: Any, b: np.ndarray) -> bool:
-    try:
-        arr = np.asarray(a.numpy() if hasattr(a, "numpy") else a, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - anything that is not numbers
-        return False
-    return arr.shape == b.shape and bool(np.allclose(arr, b, rtol=1e-5, atol=1e-6))
-
-
 class LossReplay:
-    """Stands in for ``loss`` inside ``train``: replays the judge's value and gradient.
+    """Stands in for ``loss`` inside ``train``: the judge's oracle supplies the value.
 
-    Called with the expected predictions (``model(inputs)`` before the step) it returns the
-    challenge's loss value, with the challenge's gradient w.r.t. the predictions (through
-    ``tf.custom_gradient``, so the student's tape works). Any other call is logged with the
-    predictions it got and returns 0 with a zero gradient.
+    The stub sends the two tensors it was called with; the oracle answers with the reference
+    loss value and its gradient w.r.t. the predictions only if they are ``model(inputs)``
+    before the step and the outputs (in either order), and the stub returns that value with
+    that gradient (``tf.custom_gradient``, so the student's tape works). Otherwise it returns 0
+    with a zero gradient. Every call is logged.
     """
 
-    def __init__(self, predicted: np.ndarray, target: np.ndarray, value: float,
-                 gradient: np.ndarray) -> None:
-        self.predicted, self.target = predicted, target
-        self.value, self.gradient = value, gradient
+    def __init__(self, ch: Challenge, case: int) -> None:
+        self.ch, self.case = ch, case
         self.calls: list[dict] = []
 
     def __call__(self, a: Any, b: Any) -> tf.Tensor:
-        if _same(a, self.predicted) and _same(b, self.target):
-            which = 0
-        elif _same(b, self.predicted) and _same(a, self.target):
-            which = 1
-        else:
-            which = -1
+        reply = ask(self.ch, {"case": self.case, "first": a, "second": b})
+        which = -1 if reply is None else (1 if reply.get("swapped") else 0)
         entry: dict[str, Any] = {"matched": which >= 0, "swapped": which == 1}
-        if which < 0:
-            entry["first_argument"] = a
         self.calls.append(entry)
-        value = self.value if which >= 0 else 0.0
-        gradient = self.gradient if which >= 0 else np.zeros_like(self.predicted)
+        shape = tf.shape(a if which != 1 else b)
+        value = float(reply["value"]) if reply else 0.0
+        gradient = (tf.constant(reply["gradient"], tf.float32) if reply
+                    else tf.zeros(shape, tf.float32))
 
         @tf.custom_gradient
         def replay(first: tf.Tensor, second: tf.Tensor) -> Any:
             def grad(upstream: tf.Tensor) -> Any:
-                g = upstream * tf.constant(gradient, dtype=tf.float32)
-                zero = tf.zeros_like(first if which == 1 else second)
-                return (g, zero) if which != 1 else (zero, g)
+                g = upstream * tf.reshape(gradient, tf.shape(first if which != 1 else second))
+                zero_first, zero_second = tf.zeros_like(first), tf.zeros_like(second)
+                return (g, zero_second) if which != 1 else (zero_first, g)
 
             return tf.constant(value, dtype=tf.float32), grad
 
@@ -110,8 +97,7 @@ class LossReplay:
 def _train_once(ch: Challenge, train: Callable[..., Any], case: int) -> dict:
     w0, b0, lr = (float(ch.params[f"{k}{case}"]) for k in ("w", "b", "lr"))
     xs, ys = ch.arrays[f"xs{case}"], ch.arrays[f"ys{case}"]
-    stub = LossReplay(w0 * xs.astype(np.float32) + np.float32(b0), ys,
-                      float(ch.params[f"loss{case}"]), ch.arrays[f"dloss{case}"])
+    stub = LossReplay(ch, case)
     model = CheckModel(w0, b0)
     with replaced(train, "loss", stub):
         returned, error = call(train, model, tf.constant(xs), tf.constant(ys), lr)
@@ -170,28 +156,33 @@ def train_returns_loss_before_update(ch: Challenge, train: Callable[..., Any]) -
 
 
 class TrainReplay:
-    """Stands in for ``train`` inside ``fit``: step k sets the model to the judge's w, b after
-    step k and returns the judge's loss before step k; every call is logged."""
+    """Stands in for ``train`` inside ``fit``: the judge's oracle supplies each step.
 
-    def __init__(self, model: CheckModel, xs: np.ndarray, ys: np.ndarray, ch: Challenge):
-        self.model, self.xs, self.ys, self.ch = model, xs, ys, ch
+    The stub sends the model's current w and b, the data and the learning rate; the oracle
+    answers with w and b after the reference step and the loss before it only if the model is
+    where the previous step left it. The stub then sets the model and returns that loss;
+    refused or unanswered calls return NaN and leave the model alone. Every call is logged.
+    """
+
+    def __init__(self, model: CheckModel, ch: Challenge):
+        self.model, self.ch = model, ch
         self.calls: list[dict] = []
 
     def __call__(self, model: Any, inputs: Any, outputs: Any, learning_rate: Any) -> Any:
-        k = len(self.calls)
+        target = model if hasattr(model, "w") and hasattr(model, "b") else self.model
         try:
             lr = float(learning_rate)
         except (TypeError, ValueError):
             lr = None
-        self.calls.append({"own_model": model is self.model, "inputs": _same(inputs, self.xs),
-                           "outputs": _same(outputs, self.ys), "learning_rate": lr})
-        ws, bs, losses = self.ch.arrays["ws"], self.ch.arrays["bs"], self.ch.arrays["losses"]
-        if k >= len(losses):
+        reply = ask(self.ch, {"w": target.w, "b": target.b, "inputs": inputs,
+                              "outputs": outputs, "learning_rate": lr})
+        self.calls.append({"own_model": model is self.model, "learning_rate": lr,
+                           "answered": reply is not None})
+        if reply is None:
             return tf.constant(float("nan"))
-        target = model if hasattr(model, "w") and hasattr(model, "b") else self.model
-        target.w.assign(float(ws[k + 1]))
-        target.b.assign(float(bs[k + 1]))
-        return tf.constant(float(losses[k]), tf.float32)
+        target.w.assign(float(reply["w"]))
+        target.b.assign(float(reply["b"]))
+        return tf.constant(float(reply["loss"]), tf.float32)
 
 
 @observer("fit_records_history")
@@ -199,7 +190,7 @@ def fit_records_history(ch: Challenge, fit: Callable[..., Any]) -> dict:
     """fit(model, inputs, outputs, epochs, learning_rate) with train replayed."""
     xs, ys = ch.arrays["xs"].astype(np.float32), ch.arrays["ys"].astype(np.float32)
     model = CheckModel(float(ch["w0"]), float(ch["b0"]))
-    stub = TrainReplay(model, xs, ys, ch)
+    stub = TrainReplay(model, ch)
     with replaced(fit, "train", stub):
         result, error = call(fit, model, tf.constant(xs), tf.constant(ys), int(ch["epochs"]),
                              float(ch["lr"]))
