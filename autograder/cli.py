@@ -15,7 +15,6 @@ Everything is written under course_state/ (or $TFCOURSE_STATE_DIR).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -167,13 +166,11 @@ def cmd_demo(args: argparse.Namespace, state: CourseState) -> None:
     args.assignments = chosen
     print(f"[demo] releasing {', '.join(chosen)} into {state.root}")
     cmd_release(args, state)
-    spec = importlib.util.spec_from_file_location(
-        "make_examples", build.REPO_ROOT / "examples" / "make_examples.py")
-    make_examples = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_examples)
+    from autograder import examples
+
     for assignment in chosen:
         out = state.root / "examples" / assignment
-        paths = make_examples.make(out, assignment, state.release, limit=args.limit)
+        paths = examples.make(out, assignment, state.release, limit=args.limit)
         print(f"[demo] {assignment}: {len(paths)} example submissions in {out}")
         args.source, args.assignment, args.skip_unmatched = str(out), assignment, False
         cmd_collect(args, state)

@@ -1,6 +1,6 @@
-"""Make the bundled example submissions from the variant fixtures.
+"""Make the bundled example submissions from the answer variants (course material).
 
-``python examples/make_examples.py OUT_DIR [ASSIGNMENT ...]`` writes
+``python -m autograder.examples OUT_DIR [ASSIGNMENT ...]`` writes
 ``OUT_DIR/<assignment>/<student>.ipynb``: every ``correct`` and ``mutant`` variant of
 ``examples/variants/<assignment>/`` applied to the release with
 :func:`autograder.variants.as_submission`, plus three fixed ones: ``reference`` (the reference
