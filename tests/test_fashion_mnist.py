@@ -456,7 +456,7 @@ def test_loop_accepts_resets_at_the_start_of_each_epoch():
 def loop_global_epochs(model, optimizer, loss_object, train_ds, test_ds, train_acc_metric,
                        val_acc_metric, epochs):
     return fit_custom(model, optimizer, loss_object, train_ds, test_ds, train_acc_metric,
-                      val_acc_metric, 5)
+                      val_acc_metric, 2)
 
 
 def loop_no_history(model, optimizer, loss_object, train_ds, test_ds, train_acc_metric,

@@ -590,18 +590,18 @@ def loop_judge(ch: Challenge, obs: Observation) -> None:
         got = sorted(history) if isinstance(history, dict) else describe(history)
         fail(f"fit_custom returned {got}", f"a dict with keys {list(keys)}",
              "collect each epoch's values with `history[key].append(...)` and return history")
-    for key in keys:
-        values = numbers(history[key], f"history[{key!r}]",
-                         "append one number per epoch")
-        if len(values) != epochs:
-            fail(f"history[{key!r}] has {len(values)} values after {epochs} epochs",
-                 f"{epochs} (one per epoch)", "append one value per epoch, after its batches")
     _judge_calls(obs, "train_calls", "train_data_for_one_epoch",
                  "train_data_for_one_epoch(train_ds, optimizer, loss_object, model, "
                  "train_acc_metric)", epochs, "train_acc_metric")
     _judge_calls(obs, "val_calls", "perform_validation",
                  "perform_validation(test_ds, model, loss_object, val_acc_metric)", epochs,
                  "val_acc_metric")
+    for key in keys:
+        values = numbers(history[key], f"history[{key!r}]",
+                         "append one number per epoch")
+        if len(values) != epochs:
+            fail(f"history[{key!r}] has {len(values)} values after {epochs} epochs",
+                 f"{epochs} (one per epoch)", "append one value per epoch, after its batches")
     for tag, key in (("train", "loss"), ("val", "val_loss")):
         table = ch.arrays[f"{tag}_losses"]
         got = numbers(history[key], key, "")
