@@ -554,7 +554,8 @@ def autograde(
                                   "retried for these files; --force grades it again)")
             else:
                 result.reason += f" (attempt {attempts} of {settings.max_attempts})"
-        writer.record(result, _timestamp(job) if job is not None else None, extra)
+        timestamp = _timestamp(job) if job is not None else None
+        writer.record(result, timestamp, **({"extra": extra} if extra else {}))
         if result.log and student_id_problem(result.student, settings.max_student_id) is None:
             (state.logs / "submissions").mkdir(parents=True, exist_ok=True)
             (state.logs / "submissions" / f"{result.student}_{assignment}.log").write_text(
