@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells
 from traitlets import Unicode
@@ -152,6 +152,13 @@ class SurvivingExecute(OutputCap, ObservingExecution, Execute):
                 traceback=[f"{KERNEL_DIED}: {KERNEL_DIED_MESSAGE}"]))
             self.evidence["kernel_died"] = grade_id_of(cell) or cell.get("id") or str(cell_index)
             raise
+        except CellTimeoutError as exc:
+            # the cell was interrupted at the limit but its outputs did not follow in time
+            # (a loaded machine): keep going with the next cell instead of failing the notebook
+            cell.setdefault("outputs", []).append(nbformat.v4.new_output(
+                "error", ename="CellTimeoutError", evalue=str(exc).splitlines()[0][:300],
+                traceback=[]))
+            return cell
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> tuple[Any, Any]:
         neutralise_metadata(nb)

@@ -29,7 +29,7 @@ from autograder.pipeline import CourseState
 from tests.fixtures.bad_submissions import catalogue
 from tests.fixtures.bad_submissions.catalogue import ALL, ASSIGNMENT, CASES, Builder, Case
 
-GRADING = ["--workers", "2", "--cell-timeout", "20", "--notebook-timeout", "120",
+GRADING = ["--workers", "2", "--cell-timeout", "30", "--notebook-timeout", "120",
            "--memory-gib", "3", "--max-processes", "256", "--cpu-seconds", "300",
            "--no-progress"]
 
