@@ -551,6 +551,46 @@ def test_variants_cover_the_brief() -> None:
     assert all(v.message for v in mutants)
 
 
+# ------------------------------------------------------------------ visible tests (Validate)
+
+VISIBLE = [  # variant, the test cell whose visible assert must fail, words of its message
+    (None, None, None),
+    ("mutant_apply_gradient_loss_after_step", "apply_gradient_updates_weights",
+     "before the step"),
+    ("mutant_epoch_predictions_after_step", "train_data_for_one_epoch_losses_and_metrics",
+     "recomputed after the optimizer step"),
+    ("mutant_epoch_reset_every_batch", "train_data_for_one_epoch_losses_and_metrics",
+     "reset inside the loop"),
+    ("mutant_loop_never_reset", "train_model_resets_metrics", "not reset per epoch"),
+    ("mutant_loop_reset_before_reading", "train_model_resets_metrics", "right after a reset"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "cell", "message"), VISIBLE, ids=lambda v: str(v))
+def test_visible_tests_name_the_mistake(name: str | None, cell: str | None,
+                                        message: str | None) -> None:
+    """What a student sees on Validate: the reference raises nothing, each central mistake
+    fails its own test cell's visible assert with a message that names it (and no other)."""
+    from autograder import harness
+    from autograder.preprocessors import grade_id_of
+
+    nb = nbformat.read(source_path(ASSIGNMENT), as_version=4)
+    if name is not None:
+        nb = variants_mod.apply(nb, {v.name: v for v in ALL_VARIANTS}[name])
+    harness.execute(nb)
+    errors = {}
+    for c in nb.cells:
+        for out in c.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors[grade_id_of(c) or "a non-test cell"] = f"{out['ename']}: {out['evalue']}"
+    if cell is None:
+        assert errors == {}
+        return
+    assert set(errors) == {cell}, errors
+    assert message in errors[cell], errors[cell]
+
+
 # ----------------------------------------------------------------------------- tfcourse.cancer
 
 
