@@ -100,11 +100,13 @@ def test_cannot_read_course_files(kernel, path):
     assert out in ("FileNotFoundError", "PermissionError"), out
 
 
-def test_sees_only_checks_of_the_autograder_package(kernel):
+def test_sees_only_the_observers_of_the_autograder_package(kernel):
+    """No judge, no reference values, no build code: only what records observations."""
     run, _, _ = kernel
     assert run("import autograder, os; print(sorted(os.listdir(autograder.__path__[0])))"
-               ).strip() == "['__init__.py', 'checks']"
-    assert _probe(run, "import autograder.checks._common") == "ok"
+               ).strip() == "['__init__.py', 'observe']"
+    assert _probe(run, "import autograder.observe._io") == "ok"
+    assert _probe(run, "import autograder.judge") == "ModuleNotFoundError"
     assert _probe(run, "import autograder.build") == "ModuleNotFoundError"
 
 
