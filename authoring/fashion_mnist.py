@@ -391,7 +391,8 @@ for _name, _m, _n in (("train_acc_metric", _train_m, 2 * _half),
         f"{_n}: metric not reset per epoch; call {_name}.reset_state() after reading it")
     assert _n in _m.covered, (
         f"{_name} was read covering {sorted(set(_m.covered))} examples, never a whole epoch "
-        f"({_n}): metric reset before its result was read; read result(), then reset_state()")
+        f"({_n}): metric reset before its result was read (or reset inside the epoch's "
+        "batch loop); read result() after the epoch, then reset_state()")
 
 # %% [markdown]
 # Now train the notebook's model with your loop.

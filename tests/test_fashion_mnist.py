@@ -160,6 +160,31 @@ def test_challenges_are_fresh_for_each_grading_run():
 
 
 # ----------------------------------------------------------------------------- numpy reference
+def test_challenge_files_hold_inputs_only():
+    """Replayed values (predictions, losses, weights after a step) reach the kernel only
+    through the oracle, one step at a time, never in the challenge file."""
+    challenges = protocol.make_challenges(ASSIGNMENT, 9)
+    for grade_id in ("train_data_for_one_epoch_losses", "fit_custom_resets_metrics"):
+        ch = challenges[grade_id]
+        assert ch.private and not set(ch.private) & set(ch.arrays)
+        assert not any(k.startswith(("probs", "after", "train_p", "val_p", "losses"))
+                       for k in ch.arrays)
+
+
+def test_one_epoch_oracle_refuses_the_wrong_batch_and_the_wrong_model():
+    ch = judge.train_epoch_challenge(np.random.default_rng(4))
+    size = int(ch["batch_size"])
+    start = [w.tolist() for w in judge.params_of(ch)]
+    first = {"x": ch.arrays["x"][:size].tolist(), "y": ch.arrays["y"][:size].tolist()}
+    second = {"x": ch.arrays["x"][size:2 * size].tolist(),
+              "y": ch.arrays["y"][size:2 * size].tolist()}
+    state: dict = {}
+    assert not judge.train_epoch_oracle(ch, state, {**second, "weights": start})["ok"]
+    assert judge.train_epoch_oracle(ch, state, {**first, "weights": start})["ok"]
+    assert not judge.train_epoch_oracle(ch, state, {**second, "weights": start})["ok"]
+    assert state == {"steps": 1, "refused": 2}
+
+
 def test_numpy_reference_matches_keras_and_a_fresh_tape():
     ch = judge.apply_gradient_challenge(np.random.default_rng(5))
     from autograder.observe.fashion_mnist import build_model

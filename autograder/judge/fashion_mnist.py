@@ -289,7 +289,8 @@ def apply_gradient_judge(ch: Challenge, obs: Observation) -> None:
 
 
 # --------------------------------------------------------------------------- one epoch
-def _clean_epoch(rng: np.random.Generator) -> tuple[list[int], dict[str, np.ndarray], dict]:
+def _clean_epoch(rng: np.random.Generator) -> tuple[list[int], dict[str, np.ndarray], dict,
+                                                   dict]:
     """Network, data and the reference epoch; the last batch's accuracy differs from the
     epoch's, so a metric reset at every batch shows in its value."""
     for _ in range(50):
@@ -299,23 +300,64 @@ def _clean_epoch(rng: np.random.Generator) -> tuple[list[int], dict[str, np.ndar
         x, y = draw_data(rng, n, sizes[0], sizes[-1])
         lr = float(np.round(rng.uniform(0.1, 0.5), 3))
         params, losses, correct, last = params_of(Challenge(arrays=arrays)), [], 0, 0.0
+        private: dict[str, np.ndarray] = {}
         for k, part in enumerate(batches(n, size)):
             probs, loss, params = sgd_step(params, x[part], y[part], lr)
             hits, count = accuracy_counts(y[part], probs)
             correct, last = correct + hits, hits / count
             losses.append(loss)
-            arrays[f"probs{k}"] = f32(probs)
+            private[f"probs{k}"] = f32(probs)
             for name, value in zip(PARAMS, params, strict=True):
-                arrays[f"after{k}_{name}"] = f32(value)
+                private[f"after{k}_{name}"] = f32(value)
         if not np.isclose(correct / n, last, atol=1e-9):
-            arrays.update({"x": x, "y": y, "losses": np.asarray(losses)})
-            return sizes, arrays, {"batch_size": size, "lr": lr, "batches": k + 1}
+            arrays.update({"x": x, "y": y})
+            private["losses"] = np.asarray(losses)
+            return sizes, arrays, {"batch_size": size, "lr": lr, "batches": k + 1}, private
     raise RuntimeError("could not draw an epoch whose last batch differs")  # pragma: no cover
 
 
 def train_epoch_challenge(rng: np.random.Generator) -> Challenge:
-    sizes, arrays, params = _clean_epoch(rng)
-    return Challenge({"sizes": sizes, **params}, arrays)
+    sizes, arrays, params, private = _clean_epoch(rng)
+    return Challenge({"sizes": sizes, **params}, arrays, private)
+
+
+def _request_array(value: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A float64 array of ``shape`` from an oracle request, or None."""
+    try:
+        arr = np.asarray(decode(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.shape == shape else None
+
+
+def train_epoch_oracle(ch: Challenge, state: dict, request: dict) -> dict:
+    """Step k of the reference epoch, for an apply_gradient called with batch k on the model
+    where step k-1 left it; anything else is refused (and counted)."""
+    k = state.setdefault("steps", 0)
+    state.setdefault("refused", 0)
+    parts = batches(len(ch.arrays["y"]), int(ch["batch_size"]))
+    if k >= len(parts):
+        state["refused"] += 1
+        return {"ok": False, "why": "more calls than batches"}
+    part = parts[k]
+    x = _request_array(request.get("x"), ch.arrays["x"][part].shape)
+    y = _request_array(request.get("y"), ch.arrays["y"][part].shape)
+    now = request.get("weights")
+    start = params_of(ch) if k == 0 else [ch.private[f"after{k - 1}_{n}"] for n in PARAMS]
+    ok = (x is not None and y is not None and close(x, ch.arrays["x"][part], 1e-6, 1e-6)
+          and close(y, ch.arrays["y"][part], 0, 0) and isinstance(now, list)
+          and len(now) == len(PARAMS))
+    if ok:
+        current = [_request_array(w, s.shape) for w, s in zip(now, start, strict=True)]
+        ok = all(c is not None and close(c, s, 1e-5, 1e-6)
+                 for c, s in zip(current, start, strict=True))
+    if not ok:
+        state["refused"] += 1
+        return {"ok": False, "why": "not the next batch of this epoch"}
+    state["steps"] = k + 1
+    return {"ok": True, "probs": ch.private[f"probs{k}"].tolist(),
+            "loss": float(ch.private["losses"][k]),
+            "weights": [ch.private[f"after{k}_{n}"].tolist() for n in PARAMS]}
 
 
 def _metric_events(obs: Observation, key: str = "events") -> list[dict]:
@@ -369,11 +411,11 @@ def _judge_metric_updates(events: list[dict], ch: Challenge, parts: list[slice],
 def train_epoch_judge(ch: Challenge, obs: Observation) -> None:
     n, size, lr = len(ch.arrays["y"]), int(ch["batch_size"]), float(ch["lr"])
     parts = batches(n, size)
-    ref_losses = [float(v) for v in ch.arrays["losses"]]
-    probs = [ch.arrays[f"probs{k}"] for k in range(len(parts))]
+    ref_losses = [float(v) for v in ch.private["losses"]]
+    probs = [ch.private[f"probs{k}"] for k in range(len(parts))]
     late = []
     for k, part in enumerate(parts):
-        after = [ch.arrays[f"after{k}_{name}"] for name in PARAMS]
+        after = [ch.private[f"after{k}_{name}"] for name in PARAMS]
         late.append(forward(after, ch.arrays["x"][part])[1])
     what = (f"train_data_for_one_epoch on {len(parts)} batches of {size} (the last one "
             f"smaller), SGD learning_rate={lr:g}")
@@ -399,6 +441,12 @@ def train_epoch_judge(ch: Challenge, obs: Observation) -> None:
             fail(f"call {k + 1} of apply_gradient got another batch than batch {k + 1} of "
                  "train_ds", "each batch once, in order",
                  "loop `for x_batch, y_batch in train_ds:` and pass x_batch, y_batch")
+    steps = int((obs.served or {}).get("steps", 0))
+    if steps != len(parts):
+        fail(f"only {steps} of the {len(parts)} calls of apply_gradient were the epoch's next "
+             "step (the batch in order, on the model where the previous step left it)",
+             "one call per batch, in order", "call apply_gradient(optimizer, loss_object, "
+             "model, x_batch, y_batch) once per batch with the function's own model")
     hint = "append each batch's loss (`float(loss_value)`) to a list and return the list"
     losses = numbers(value, "the returned losses", hint)
     if len(losses) != len(ref_losses):
@@ -509,6 +557,7 @@ def loop_challenge(rng: np.random.Generator) -> Challenge:
     """Replayed epochs whose accuracies differ (so cumulative, zero and per-epoch values all
     differ), positive losses that fall, and a model/datasets to pass through."""
     sizes, arrays = draw_network(rng)
+    private: dict[str, np.ndarray] = {}
     epochs = int(rng.integers(3, 6))  # never the notebook's EPOCHS (2 in fast mode, 10 in full)
     plan = {"train": (int(rng.integers(2, 5)), int(rng.integers(4, 9))),
             "val": (int(rng.integers(1, 4)), int(rng.integers(4, 9)))}
@@ -521,7 +570,7 @@ def loop_challenge(rng: np.random.Generator) -> Challenge:
                 ys, ps, c, t = _replayed_epoch(rng, sizes[-1], count, size,
                                                0.3 + 0.5 * e / epochs)
                 for b in range(count):
-                    arrays[f"{tag}_y_{e}_{b}"], arrays[f"{tag}_p_{e}_{b}"] = ys[b], ps[b]
+                    private[f"{tag}_y_{e}_{b}"], private[f"{tag}_p_{e}_{b}"] = ys[b], ps[b]
                 hits, total = hits + c, total + t
                 per.append(c / t)
                 ok &= c > 0 and round(c / t, 9) not in seen
@@ -532,13 +581,32 @@ def loop_challenge(rng: np.random.Generator) -> Challenge:
             break
     for tag, (count, _size) in plan.items():
         base = rng.uniform(0.6, 2.0)
-        arrays[f"{tag}_losses"] = np.round(
+        private[f"{tag}_losses"] = np.round(
             base * np.exp(-0.3 * np.arange(epochs))[:, None] * rng.uniform(0.7, 1.3,
                                                                           (epochs, count)), 6)
     arrays["x_train"], arrays["y_train"] = draw_data(rng, 8, sizes[0], sizes[-1])
     arrays["x_val"], arrays["y_val"] = draw_data(rng, 4, sizes[0], sizes[-1])
     return Challenge({"sizes": sizes, "epochs": epochs, "lr": 0.1,
-                      "train_batches": plan["train"][0], "val_batches": plan["val"][0]}, arrays)
+                      "train_batches": plan["train"][0], "val_batches": plan["val"][0]}, arrays,
+                     private)
+
+
+def loop_oracle(ch: Challenge, state: dict, request: dict) -> dict:
+    """Epoch e of the replayed training or validation: labels, predictions, losses. The
+    replay in the kernel logs its arguments; the oracle only counts (one epoch per call)."""
+    tag = request.get("tag")
+    if tag not in ("train", "val"):
+        return {"ok": False, "why": "unknown replay"}
+    e = state.setdefault(f"{tag}_epochs", 0)
+    if e >= int(ch["epochs"]):
+        state[f"{tag}_refused"] = state.get(f"{tag}_refused", 0) + 1
+        return {"ok": False, "why": "more calls than epochs"}
+    state[f"{tag}_epochs"] = e + 1
+    count = int(ch[f"{tag}_batches"])
+    return {"ok": True,
+            "y": [ch.private[f"{tag}_y_{e}_{b}"].tolist() for b in range(count)],
+            "p": [ch.private[f"{tag}_p_{e}_{b}"].tolist() for b in range(count)],
+            "losses": ch.private[f"{tag}_losses"][e].tolist()}
 
 
 def _loop_expectations(ch: Challenge, tag: str) -> tuple[list[float], list[float]]:
@@ -547,7 +615,8 @@ def _loop_expectations(ch: Challenge, tag: str) -> tuple[list[float], list[float
     for e in range(int(ch["epochs"])):
         c = t = 0
         for b in range(int(ch[f"{tag}_batches"])):
-            h, n = accuracy_counts(ch.arrays[f"{tag}_y_{e}_{b}"], ch.arrays[f"{tag}_p_{e}_{b}"])
+            h, n = accuracy_counts(ch.private[f"{tag}_y_{e}_{b}"],
+                                   ch.private[f"{tag}_p_{e}_{b}"])
             c, t = c + h, t + n
         hits, total = hits + c, total + t
         per.append(c / t)
@@ -603,7 +672,7 @@ def loop_judge(ch: Challenge, obs: Observation) -> None:
             fail(f"history[{key!r}] has {len(values)} values after {epochs} epochs",
                  f"{epochs} (one per epoch)", "append one value per epoch, after its batches")
     for tag, key in (("train", "loss"), ("val", "val_loss")):
-        table = ch.arrays[f"{tag}_losses"]
+        table = ch.private[f"{tag}_losses"]
         got = numbers(history[key], key, "")
         want = [float(np.mean(row)) for row in table]
         if close(got, want, RTOL, ATOL):
@@ -644,7 +713,7 @@ def loop_judge(ch: Challenge, obs: Observation) -> None:
     after = obs.raw("counts_after")
     for tag, metric in (("train", "train_acc_metric"), ("val", "val_acc_metric")):
         count = after.get(tag) if isinstance(after, dict) else None
-        one_epoch = sum(len(ch.arrays[f"{tag}_y_{epochs - 1}_{b}"])
+        one_epoch = sum(len(ch.private[f"{tag}_y_{epochs - 1}_{b}"])
                         for b in range(int(ch[f"{tag}_batches"])))
         if not isinstance(count, (int, float)) or count > one_epoch:
             fail(f"{metric} holds {describe(count)} examples after fit_custom",
@@ -700,8 +769,9 @@ def train_step_judge(ch: Challenge, obs: Observation) -> None:
 
 EXERCISES = {
     "apply_gradient_updates_weights": Exercise(apply_gradient_challenge, apply_gradient_judge),
-    "train_data_for_one_epoch_losses": Exercise(train_epoch_challenge, train_epoch_judge),
+    "train_data_for_one_epoch_losses": Exercise(train_epoch_challenge, train_epoch_judge,
+                                                train_epoch_oracle),
     "perform_validation_does_not_train": Exercise(validation_challenge, validation_judge),
-    "fit_custom_resets_metrics": Exercise(loop_challenge, loop_judge),
+    "fit_custom_resets_metrics": Exercise(loop_challenge, loop_judge, loop_oracle),
     "train_step_matches_reference": Exercise(train_step_challenge, train_step_judge),
 }

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from autograder.observe._io import Challenge, call, observer
+from autograder.observe._io import Challenge, ask, call, observer
 
 PARAMS = ("W0", "b0", "W1", "b1", "W2", "b2")
 
@@ -161,9 +161,11 @@ def apply_gradient_updates_weights(ch: Challenge, apply_gradient: Callable[..., 
 
 # --------------------------------------------------------------------------- one epoch
 class StepReplay:
-    """Stands in for ``apply_gradient`` inside ``train_data_for_one_epoch``: call k sets the
-    model to the judge's weights after step k and returns the judge's predictions and loss of
-    batch k; every call is logged with what it got."""
+    """Stands in for ``apply_gradient`` inside ``train_data_for_one_epoch``: the judge's oracle
+    supplies each step. The stub sends the batch and the model's current weights; the oracle
+    answers with the reference predictions and loss of that batch and the weights after the
+    step only if it is the next batch and the model is where the previous step left it. The
+    stub then sets the model and returns them; a refused call raises. Every call is logged."""
 
     def __init__(self, ch: Challenge, optimizer: Any, loss: Any, model: Any) -> None:
         self.ch, self.own = ch, {"optimizer": optimizer, "loss_object": loss, "model": model}
@@ -182,10 +184,14 @@ class StepReplay:
         self.calls.append(entry)
         if k >= len(self.parts):
             raise RuntimeError("apply_gradient was called more often than there are batches")
+        reply = ask(self.ch, {"x": x, "y": y, "weights": weights(self.own["model"])})
+        entry["answered"] = reply is not None
+        if reply is None:
+            raise RuntimeError("this call of apply_gradient is not the epoch's next step")
         self.own["model"].set_weights(
-            [self.ch.arrays[f"after{k}_{name}"].astype(np.float32) for name in PARAMS])
-        return (tf.constant(self.ch.arrays[f"probs{k}"], tf.float32),
-                tf.constant(float(self.ch.arrays["losses"][k]), tf.float32))
+            [np.asarray(w, dtype=np.float32) for w in reply["weights"]])
+        return (tf.constant(np.asarray(reply["probs"], dtype=np.float32)),
+                tf.constant(float(reply["loss"]), tf.float32))
 
 
 @observer("train_data_for_one_epoch_losses")
@@ -226,8 +232,8 @@ def perform_validation_does_not_train(ch: Challenge, perform_validation: Callabl
 # --------------------------------------------------------------------------- the epoch loop
 class EpochReplay:
     """Stands in for ``train_data_for_one_epoch`` or ``perform_validation`` inside
-    ``fit_custom``: call e updates the metric it is given with the judge's labels and
-    predictions of epoch e and returns the judge's losses of epoch e. Each call logs which of
+    ``fit_custom``: call e asks the judge's oracle for epoch e (labels, predictions, losses),
+    updates the metric it is given with them and returns the losses. Each call logs which of
     fit_custom's arguments it got where, and how many examples the metric held on entry."""
 
     def __init__(self, ch: Challenge, tag: str, own: dict[str, Any], order: list[str]) -> None:
@@ -244,10 +250,13 @@ class EpochReplay:
                            "count_at_start": count_of(metric)})
         if e >= int(self.ch["epochs"]):
             raise RuntimeError(f"called more often than there are epochs ({e + 1})")
-        for b in range(int(self.ch[f"{self.tag}_batches"])):
-            metric.update_state(tf.constant(self.ch.arrays[f"{self.tag}_y_{e}_{b}"]),
-                                tf.constant(self.ch.arrays[f"{self.tag}_p_{e}_{b}"], tf.float32))
-        return [np.float32(v) for v in self.ch.arrays[f"{self.tag}_losses"][e]]
+        reply = ask(self.ch, {"tag": self.tag})
+        if reply is None:
+            raise RuntimeError("the replayed epoch was refused")
+        for y, p in zip(reply["y"], reply["p"], strict=True):
+            metric.update_state(tf.constant(np.asarray(y, dtype=np.int64)),
+                                tf.constant(np.asarray(p, dtype=np.float32)))
+        return [np.float32(v) for v in reply["losses"]]
 
 
 @observer("fit_custom_resets_metrics")
