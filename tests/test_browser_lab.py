@@ -407,3 +407,37 @@ def test_offline_lab_fashion_data_cell_is_quick_and_labelled(page, offline_lab_s
         print(f"\noffline data cell: {seconds:.1f} s")
     finally:
         _shutdown_kernels(offline_lab_server)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize(("variant", "says"), [
+    ("mutant_loop_never_reset", "was not reset per epoch"),
+    ("mutant_apply_gradient_loss_after_step", "that is the loss after the optimizer step"),
+])
+def test_validate_names_the_weeks_mistakes(page, lab_server: LabServer, variant: str,
+                                           says: str) -> None:
+    """Validate (what students press) fails on the two mistakes the week is about, metrics not
+    reset per epoch and the loss computed after the step, with a message naming them."""
+    assignment = "breast_cancer"
+    release = nbformat.read(release_path(assignment), as_version=4)
+    chosen = next(v for v in variants.discover(assignment) if v.name == variant)
+    nb = variants.as_submission(release, nbformat.read(source_path(assignment), as_version=4),
+                                chosen)
+    name = f"{assignment}/{variant}.ipynb"
+    nbformat.write(nb, lab_server.workdir / name)
+    try:
+        page.goto(lab_server.notebook_url(name, variant))
+        page.locator(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+            timeout=120_000)
+        page.locator(f"{PANEL} .validate-button").click()
+        dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+        dialog.wait_for(timeout=VALIDATE_TIMEOUT_MS)
+        screenshot(page, f"lab_validate_{variant}")
+        body = dialog.locator(".jp-Dialog-body").inner_text()
+        assert dialog.locator(".validation-success").count() == 0, body
+        assert "Success!" not in body, body
+        assert says.lower() in body.lower(), body
+        dialog.locator(".jp-mod-accept").click()
+    finally:
+        _shutdown_kernels(lab_server)
