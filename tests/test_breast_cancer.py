@@ -475,6 +475,128 @@ def test_loop_metrics_swapped_between_train_and_validation() -> None:
     assert_fails("train_model_resets_metrics", fn, "pass train_model's own arguments")
 
 
+# ------------------------------------------------------------------------ judge's oracle
+
+EPOCH_ID = "train_data_for_one_epoch_losses_and_metrics"
+LOOP_ID = "train_model_resets_metrics"
+
+
+def test_challenge_files_hold_no_reference_values(tmp_path: Any) -> None:
+    """What the kernel can read (the challenge files) holds inputs only: the replayed steps
+    and epochs stay with the judge's oracle."""
+    import json
+
+    challenges = protocol.make_challenges(ASSIGNMENT, 11)
+    protocol.write_challenges(tmp_path, challenges, "n")
+    inputs_of = {EPOCH_ID: {"x", "y", "w0", "w1", "w2", "w3"}, LOOP_ID: {"x", "y"}}
+    for grade_id, inputs in inputs_of.items():
+        ch = challenges[grade_id]
+        text = (tmp_path / f"{grade_id}.json").read_text()
+        raw = json.loads(text)
+        assert set(raw["arrays"]) == inputs, grade_id
+        assert ch.private and not set(ch.private) & (set(raw["arrays"]) | set(raw["params"]))
+        assert all(f'"{name}"' not in text for name in ch.private), grade_id
+    epoch = challenges[EPOCH_ID]
+    text = (tmp_path / f"{EPOCH_ID}.json").read_text()
+    for k in range(int(epoch.params["n_batches"])):
+        assert repr(float(epoch.private[f"loss{k}"]))[:9] not in text
+        assert repr(float(epoch.private[f"s{k}_0"].ravel()[0]))[:9] not in text
+    loop = challenges[LOOP_ID]
+    text = (tmp_path / f"{LOOP_ID}.json").read_text()
+    for e in range(int(loop.params["epochs"])):
+        for name in (f"tl{e}", f"vl{e}"):
+            assert all(repr(float(v))[:9] not in text for v in loop.private[name])
+
+
+def _epoch_request(ch: Any, k: int, weights: list) -> dict:
+    xb, yb = judge.batches_of(ch.arrays["x"], ch.arrays["y"], int(ch.params["batch"]))[k]
+    return {"optimizer": True, "loss_object": True, "model": True, "x": xb.tolist(),
+            "y": yb.tolist(), "weights": [np.asarray(w).tolist() for w in weights]}
+
+
+def test_the_epoch_oracle_serves_only_the_next_step() -> None:
+    ch = judge.epoch_challenge(np.random.default_rng(3))
+    state: dict = {}
+    start = judge.net_of(ch)
+    first = _epoch_request(ch, 0, start)
+    moved = [w + 0.01 for w in start]
+    assert judge.epoch_oracle(ch, state, dict(first, weights=[w.tolist() for w in moved]))[
+        "ok"] is False  # the model is not where it should be
+    assert judge.epoch_oracle(ch, state, _epoch_request(ch, 1, start))["ok"] is False  # batch 1
+    assert judge.epoch_oracle(ch, state, dict(first, model=False))["ok"] is False
+    assert judge.epoch_oracle(ch, state, dict(first, optimizer=False))["ok"] is False
+    reply = judge.epoch_oracle(ch, state, first)
+    assert reply["ok"] and state["steps"] == 1
+    assert np.allclose(reply["logits"], ch.private["logits0"])
+    assert np.isclose(reply["loss"], float(ch.private["loss0"]))
+    assert judge.epoch_oracle(ch, state, first)["ok"] is False  # the same step again
+    second = _epoch_request(ch, 1, reply["weights"])
+    assert judge.epoch_oracle(ch, state, second)["ok"]
+    assert state == {"steps": 2, "refused": 5}
+    for k in range(2, int(ch.params["n_batches"])):
+        assert judge.epoch_oracle(ch, state, _epoch_request(ch, k, judge.step_weights(ch, k - 1)))[
+            "ok"]
+    last = int(ch.params["n_batches"]) - 1
+    assert judge.epoch_oracle(ch, state, _epoch_request(
+        ch, last, judge.step_weights(ch, last)))["ok"] is False  # more calls than batches
+
+
+def test_the_loop_oracle_serves_only_the_next_epoch() -> None:
+    ch = judge.loop_challenge(np.random.default_rng(3))
+    state: dict = {}
+    epochs = int(ch.params["epochs"])
+    train = {"tag": "train", "args": list(judge.TRAIN_ARGS)}
+    swapped = list(judge.VAL_ARGS[:3]) + ["train_acc_metric", "train_f1score_metric"]
+    assert judge.loop_oracle(ch, state, {"tag": "val", "args": swapped})["ok"] is False
+    assert judge.loop_oracle(ch, state, {"tag": "train", "args": list(judge.VAL_ARGS)})[
+        "ok"] is False
+    assert judge.loop_oracle(ch, state, {"tag": "other"})["ok"] is False
+    reply = judge.loop_oracle(ch, state, train)
+    assert reply["ok"] and np.allclose(reply["losses"], ch.private["tl0"])
+    assert np.array_equal(reply["y"][0], ch.private["ty0_0"])
+    assert judge.loop_oracle(ch, state, {"tag": "val", "args": [None] * 5})["ok"]  # no-arg style
+    for e in range(1, epochs):
+        assert np.allclose(judge.loop_oracle(ch, state, train)["losses"], ch.private[f"tl{e}"])
+        assert judge.loop_oracle(ch, state, {"tag": "val", "args": list(judge.VAL_ARGS)})["ok"]
+    assert judge.loop_oracle(ch, state, train)["ok"] is False  # more calls than epochs
+    assert state == {"train_epochs": epochs, "val_epochs": epochs, "train_refused": 2,
+                     "val_refused": 1}
+
+
+def test_epoch_that_moves_the_model_between_steps_is_refused() -> None:
+    """The oracle serves a step only on the model where the previous one left it."""
+    fn, _ = epoch_fn(extra="model.trainable_weights[0].assign_add("
+                           "0.1 * tf.ones_like(model.trainable_weights[0]))")
+    assert_fails(EPOCH_ID, fn, "were the epoch's next step")
+
+
+def _observe_without_oracle(grade_id: str, fn: Any, seed: int = 5) -> tuple[Any, Any]:
+    """Observe ``fn`` while the oracle answers nothing (not this cell's), then judge it with
+    what was served."""
+    from autograder.observe import breast_cancer as observe
+
+    challenges = protocol.make_challenges(ASSIGNMENT, seed)
+    with local.exchange(ASSIGNMENT, {grade_id: challenges[grade_id]}, "nonce") as (obs_dir,
+                                                                                  oracle):
+        oracle.for_cell(None)
+        getattr(observe, grade_id)(fn)
+        served = oracle.served().get(grade_id)
+        data, why = protocol.harvest(obs_dir, grade_id, "nonce")
+    assert data is not None, why
+    exercise = judge.EXERCISES[grade_id]
+    return data, protocol.judge_one(grade_id, exercise, challenges[grade_id], data, 1.0, served)
+
+
+def test_right_relays_fail_when_nothing_was_served() -> None:
+    """Without the oracle's answers the stubs replay nothing (NaN, model left alone) and the
+    judge does not pass the cell: the served steps are required."""
+    data, result = _observe_without_oracle(EPOCH_ID, epoch_fn()[0])
+    assert not result.passed and "0 of the" in result.message, result.message
+    assert all(c.get("answered") is False for c in data["calls"])
+    data, result = _observe_without_oracle(LOOP_ID, loop_fn()[0])
+    assert not result.passed and "0 of the" in result.message, result.message
+
+
 # ------------------------------------------------------------------------- fail closed
 
 

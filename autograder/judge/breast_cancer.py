@@ -3,7 +3,10 @@
 Trusted side: numpy only, never the student's code. Every challenge draws fresh inputs (data,
 initial weights, learning rate, batch size, epochs) and, for the exercises that build on
 another one, the reference values the observer's stubs replay (per-step weights, logits and
-losses; per-epoch metric updates and losses). The reference is a small dense network written
+losses; per-epoch metric updates and losses). Those sit in ``Challenge.private``, never in a
+file the kernel can read: the exercise's oracle serves them to the stub one call at a time,
+only for the next expected call (:func:`epoch_oracle`, :func:`loop_oracle`), and the judge
+requires the served steps (``obs.served``). The reference is a small dense network written
 here: Dense(h, relu) -> Dense(1, sigmoid), binary cross-entropy averaged over the batch, plain
 SGD. Challenges keep every probability at least :data:`MARGIN` away from 0.5, so rounding the
 student's float32 outputs and the reference's float64 ones gives the same 0/1 predictions.
@@ -472,6 +475,7 @@ def epoch_challenge(rng: np.random.Generator) -> Challenge:
         y = labels_for(rng, x)
         ws = [f32(w) for w in draw_net(rng, d, h, scale=0.5)]
         arrays: dict[str, np.ndarray] = {"x": x, "y": y, **net_arrays(ws)}
+        private: dict[str, np.ndarray] = {}
         ok, flips = True, 0
         for k, (xb, yb) in enumerate(batches_of(x, y, size)):
             p0, _ = forward(ws, xb)
@@ -479,12 +483,57 @@ def epoch_challenge(rng: np.random.Generator) -> Challenge:
             p1, _ = forward(ws, xb)
             ok = ok and clear_of_half(p0, p1)
             flips += int(np.sum(np.round(p0) != np.round(p1)))
-            arrays[f"logits{k}"] = f32(p0)
-            arrays[f"loss{k}"] = f32(bce(yb, p0))
-            arrays.update(net_arrays(ws, prefix=f"s{k}_"))
+            private[f"logits{k}"] = f32(p0)
+            private[f"loss{k}"] = f32(bce(yb, p0))
+            private.update(net_arrays(ws, prefix=f"s{k}_"))
         if ok and flips:
             break
-    return Challenge({"lr": lr, "batch": size, "n_batches": n_batches, "d": d, "h": h}, arrays)
+    return Challenge({"lr": lr, "batch": size, "n_batches": n_batches, "d": d, "h": h}, arrays,
+                     private)
+
+
+def step_weights(ch: Challenge, k: int) -> list[np.ndarray]:
+    """The reference weights after step k of the epoch (private: the oracle serves them)."""
+    return [np.asarray(ch.private[f"s{k}_{i}"], dtype=np.float64) for i in range(4)]
+
+
+def _request_array(value: Any) -> np.ndarray | None:
+    """A float64 array from an oracle request (None if it is not one)."""
+    try:
+        arr = np.asarray(decode(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.dtype.kind == "f" else None
+
+
+def epoch_oracle(ch: Challenge, state: dict, request: dict) -> dict:
+    """Step k of the reference epoch, for an apply_gradient called with batch k and the epoch
+    function's own optimizer, loss and model, on the model where step k-1 left it (float32
+    tolerance); anything else is refused (and counted)."""
+    k = state.setdefault("steps", 0)
+    state.setdefault("refused", 0)
+    batches = batches_of(ch.arrays["x"], ch.arrays["y"], int(ch.params["batch"]))
+    ok = k < len(batches) and all(request.get(arg) is True
+                                  for arg in ("optimizer", "loss_object", "model"))
+    if ok:
+        xb, yb = batches[k]
+        x, y = _request_array(request.get("x")), _request_array(request.get("y"))
+        ok = (x is not None and y is not None and x.size == xb.size and y.size == yb.size
+              and close(x.ravel(), xb.ravel(), 1e-6, 1e-6) and close(y.ravel(), yb.ravel(), 0, 0))
+    now = request.get("weights")
+    if ok:
+        start = net_of(ch) if k == 0 else step_weights(ch, k - 1)
+        current = [_request_array(w) for w in now] if isinstance(now, list) else []
+        ok = len(current) == 4 and all(
+            c is not None and c.shape == np.shape(w) and close(c, w, 1e-5, 1e-6)
+            for c, w in zip(current, start, strict=True))
+    if not ok:
+        state["refused"] += 1
+        return {"ok": False, "why": "not the next step of this epoch"}
+    state["steps"] = k + 1
+    return {"ok": True, "logits": ch.private[f"logits{k}"].tolist(),
+            "loss": float(ch.private[f"loss{k}"]),
+            "weights": [ch.private[f"s{k}_{i}"].tolist() for i in range(4)]}
 
 
 def _losses(obs_value: Any, n: int, fn: str, expected: np.ndarray, last_hint: str) -> None:
@@ -613,9 +662,9 @@ def judge_train_epoch(ch: Challenge, obs: Observation) -> None:
     x, y = ch.arrays["x"], ch.arrays["y"]
     size, n = int(ch.params["batch"]), int(ch.params["n_batches"])
     batches = batches_of(x, y, size)
-    logits = [np.asarray(ch.arrays[f"logits{k}"], dtype=float) for k in range(n)]
-    losses = np.array([float(ch.arrays[f"loss{k}"]) for k in range(n)])
-    after = [forward(net_of(ch, f"s{k}_"), xb)[0] for k, (xb, _) in enumerate(batches)]
+    logits = [np.asarray(ch.private[f"logits{k}"], dtype=float) for k in range(n)]
+    losses = np.array([float(ch.private[f"loss{k}"]) for k in range(n)])
+    after = [forward(step_weights(ch, k), xb)[0] for k, (xb, _) in enumerate(batches)]
     fn = "train_data_for_one_epoch"
     error = obs.error("returned")
     if error is not None:
@@ -623,6 +672,13 @@ def judge_train_epoch(ch: Challenge, obs: Observation) -> None:
              "run the loop over (x_batch_train, y_batch_train) in train_dataset, with "
              "apply_gradient and both metrics' update_state")
     _stub_calls(obs, n, fn, "apply_gradient", batches)
+    steps = int((obs.served or {}).get("steps", 0))
+    if steps != n:
+        fail(f"only {steps} of the {n} calls of apply_gradient were the epoch's next step (the "
+             "batch in order, with the function's own optimizer, loss_object and model, on the "
+             "model where the previous step left it)", "one served step per batch, in order",
+             "call apply_gradient(optimizer, loss_object, model, x_batch_train, y_batch_train) "
+             "once per batch with the function's own arguments, and leave the model to it")
     returned = obs.value("returned", fn, "")
     _losses(returned, n, fn, losses,
             "each entry is the loss_value apply_gradient returned for that batch, in order")
@@ -703,7 +759,8 @@ def _metric_value(metric: str, updates: list[tuple[np.ndarray, np.ndarray]]) -> 
 
 
 def loop_challenge(rng: np.random.Generator) -> Challenge:
-    """Per epoch: the metric updates and losses the two stubs replay. Every epoch's own
+    """Per epoch: the metric updates and losses the two stubs replay (private: the oracle
+    serves them epoch by epoch). Every epoch's own
     metric value differs from the running value since the start, from 0 and from the value
     of the epoch before, so each misplaced reset gives a wrong number."""
     for _ in range(500):
@@ -736,13 +793,43 @@ def loop_challenge(rng: np.random.Generator) -> Challenge:
             break
     d, h = 3, 2
     return Challenge({"epochs": epochs, "n_train": n_train, "n_val": n_val, "d": d, "h": h},
-                     {**arrays, "x": f32(rng.normal(size=(6, d))), "y": col([0, 1] * 3)})
+                     {"x": f32(rng.normal(size=(6, d))), "y": col([0, 1] * 3)}, arrays)
+
+
+LOOP_STUBS = {"train": ("train_data_for_one_epoch", "n_train"),
+              "val": ("perform_validation", "n_val")}
+
+
+def loop_oracle(ch: Challenge, state: dict, request: dict) -> dict:
+    """Epoch e of the replayed training (``tag`` "train") or validation ("val"): the labels
+    and predictions of its metric updates and its per-batch losses, served once per epoch in
+    order, only to a call that got train_model's own arguments (as the stub names them; the
+    original no-argument perform_validation uses the notebook's objects); anything else is
+    refused (and counted)."""
+    tag = request.get("tag")
+    if tag not in LOOP_STUBS:
+        return {"ok": False, "why": "unknown replay"}
+    e = state.setdefault(f"{tag}_epochs", 0)
+    got = request.get("args")
+    wanted = list(TRAIN_ARGS if tag == "train" else VAL_ARGS)
+    own = isinstance(got, list) and (got == wanted or (
+        tag == "val" and got == [None] * len(wanted)))
+    if e >= int(ch.params["epochs"]) or not own:
+        state[f"{tag}_refused"] = state.get(f"{tag}_refused", 0) + 1
+        return {"ok": False, "why": "not the next epoch of this loop"}
+    state[f"{tag}_epochs"] = e + 1
+    prefix, n = tag[0], int(ch.params[LOOP_STUBS[tag][1]])
+    return {"ok": True,
+            "y": [ch.private[f"{prefix}y{e}_{k}"].tolist() for k in range(n)],
+            "p": [ch.private[f"{prefix}p{e}_{k}"].tolist() for k in range(n)],
+            "losses": ch.private[f"{prefix}l{e}"].tolist()}
 
 
 def _epoch_updates(ch: Challenge, metric: str, e: int) -> list[tuple[np.ndarray, np.ndarray]]:
     prefix, n = ("t", int(ch.params["n_train"])) if metric[0] == "t" else (
         "v", int(ch.params["n_val"]))
-    return [(ch.arrays[f"{prefix}y{e}_{k}"], ch.arrays[f"{prefix}p{e}_{k}"]) for k in range(n)]
+    return [(ch.private[f"{prefix}y{e}_{k}"], ch.private[f"{prefix}p{e}_{k}"])
+            for k in range(n)]
 
 
 def judge_loop(ch: Challenge, obs: Observation) -> None:
@@ -759,6 +846,13 @@ def judge_loop(ch: Challenge, obs: Observation) -> None:
              "the test cell did not run to the end")
     events = [e for e in events if isinstance(e, list) and e]
     _judge_loop_calls(events, epochs)
+    served = obs.served or {}
+    for tag, (stub, _) in LOOP_STUBS.items():
+        answered = int(served.get(f"{tag}_epochs", 0))
+        if answered != epochs:
+            fail(f"only {answered} of the {epochs} calls of {stub} were the loop's next epoch "
+                 f"(with train_model's own arguments)", "one served epoch per call, in order",
+                 f"call {stub} once per epoch with train_model's own arguments")
     _judge_loop_metrics(ch, events, epochs)
     _judge_loop_losses(ch, obs.value("returned", fn, ""), epochs)
 
@@ -827,8 +921,8 @@ def _judge_loop_losses(ch: Challenge, out: Any, epochs: int) -> None:
     if not isinstance(out, list) or len(out) != 2:
         fail(f"train_model returned {describe(out)}", "(epochs_train_losses, epochs_val_losses)",
              "return the two lists of per-epoch mean losses")
-    train = [np.asarray(ch.arrays[f"tl{e}"], dtype=float) for e in range(epochs)]
-    val = [np.asarray(ch.arrays[f"vl{e}"], dtype=float) for e in range(epochs)]
+    train = [np.asarray(ch.private[f"tl{e}"], dtype=float) for e in range(epochs)]
+    val = [np.asarray(ch.private[f"vl{e}"], dtype=float) for e in range(epochs)]
     means = {"epochs_train_losses": np.array([v.mean() for v in train]),
              "epochs_val_losses": np.array([v.mean() for v in val])}
     lasts = {"epochs_train_losses": np.array([v[-1] for v in train]),
@@ -867,8 +961,10 @@ EXERCISES = {
     "apply_gradient_updates_weights": Exercise(challenge=apply_gradient_challenge,
                                                judge=judge_apply_gradient),
     "train_data_for_one_epoch_losses_and_metrics": Exercise(challenge=epoch_challenge,
-                                                            judge=judge_train_epoch),
+                                                            judge=judge_train_epoch,
+                                                            oracle=epoch_oracle),
     "perform_validation_losses_and_metrics": Exercise(challenge=validation_challenge,
                                                       judge=judge_validation),
-    "train_model_resets_metrics": Exercise(challenge=loop_challenge, judge=judge_loop),
+    "train_model_resets_metrics": Exercise(challenge=loop_challenge, judge=judge_loop,
+                                           oracle=loop_oracle),
 }

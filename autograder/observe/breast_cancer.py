@@ -5,8 +5,10 @@ sets and logged Keras metrics from the cell's challenge, calls the student's cod
 what it saw. No expected value lives here. Where an exercise builds on another graded function
 (``train_data_for_one_epoch`` on ``apply_gradient``; ``train_model`` on
 ``train_data_for_one_epoch`` and ``perform_validation``), that function is replaced in the
-student's globals, for the duration of the call only, by a stub that replays the challenge's
-values and logs the arguments it was given.
+student's globals, for the duration of the call only, by a stub that logs the arguments it
+was given and asks the judge's oracle (:func:`autograder.observe._io.ask`) for the values to
+replay: the oracle answers only the next expected call, so the replayed values never sit in a
+file the kernel can read.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.observe._io import Challenge, call, observer
+from autograder.observe._io import Challenge, ask, call, observer
 
 MAX_EVENTS = 2000  # calls logged per metric (a loop gone wild stops being recorded)
 VALIDATION_NAMES = ("test_dataset", "model", "loss_object", "val_acc_metric",
@@ -253,35 +255,64 @@ def apply_gradient_updates_weights(ch: Challenge, apply_gradient: Callable[..., 
 # -------------------------------------------------------------- train_data_for_one_epoch
 
 
+class StepReplay:
+    """Stands in for ``apply_gradient`` inside ``train_data_for_one_epoch``: the judge's oracle
+    supplies each step.
+
+    The stub logs which of the epoch function's own objects it got and the head of the batch,
+    then sends the batch, those identity flags and the model's current weights; the oracle
+    answers with the reference logits and loss of the batch and the weights after the step
+    only if it is the next batch, with the function's own optimizer, loss and model, on the
+    model where the previous step left it. The stub then sets the model and returns them; a
+    refused or unanswered call returns NaN and leaves the model alone.
+    """
+
+    def __init__(self, ch: Challenge, optimizer: Any, loss_object: Any, model: Any) -> None:
+        self.ch = ch
+        self.own = {"optimizer": optimizer, "loss_object": loss_object, "model": model}
+        self.calls: list[dict] = []
+
+    def __call__(self, optimizer: Any, loss_object: Any, model: Any, x: Any, y: Any
+                 ) -> tuple[Any, Any]:
+        tf = _tf()
+        got = {"optimizer": optimizer, "loss_object": loss_object, "model": model}
+        flags = {name: got[name] is self.own[name] for name in got}
+        entry: dict[str, Any] = {**flags,
+                                 "x": _numbers(x).ravel()[:6] if hasattr(x, "shape") else None,
+                                 "y": _numbers(y).ravel()[:8] if hasattr(y, "shape") else None}
+        if len(self.calls) < MAX_EVENTS:
+            self.calls.append(entry)
+        reply = ask(self.ch, {**flags, "x": _numbers(x), "y": _numbers(y),
+                              "weights": _weights(self.own["model"])})
+        entry["answered"] = reply is not None
+        if reply is None:
+            seen = _numbers(x)
+            rows = seen.shape[0] if isinstance(seen, np.ndarray) and seen.ndim else 1
+            return (tf.constant(np.full((rows, 1), np.nan, dtype=np.float32)),
+                    tf.constant(float("nan"), tf.float32))
+        self.own["model"].set_weights(
+            [np.asarray(w, dtype=np.float32) for w in reply["weights"]])
+        return (tf.constant(np.asarray(reply["logits"], dtype=np.float32)),
+                tf.constant(float(reply["loss"]), tf.float32))
+
+
 @observer("train_data_for_one_epoch_losses_and_metrics")
 def train_data_for_one_epoch_losses_and_metrics(
         ch: Challenge, train_data_for_one_epoch: Callable[..., Any]) -> dict:
-    """One epoch with ``apply_gradient`` replaced by a stub replaying the challenge's steps."""
+    """One epoch with ``apply_gradient`` replaced by a stub the judge's oracle answers."""
     tf = _tf()
     model = _model(ch)
     optimizer = tf.keras.optimizers.SGD(learning_rate=float(ch["lr"]))
     loss_object = tf.keras.losses.BinaryCrossentropy()
     acc, f1 = _metrics("train")
-    n = int(ch["n_batches"])
-    calls: list[dict] = []
-
-    def apply_gradient(optimizer_: Any, loss_object_: Any, model_: Any, x: Any, y: Any
-                       ) -> tuple[Any, Any]:
-        k = min(len(calls), n - 1)
-        calls.append({"optimizer": optimizer_ is optimizer,
-                      "loss_object": loss_object_ is loss_object, "model": model_ is model,
-                      "x": _numbers(x).ravel()[:6] if hasattr(x, "shape") else None,
-                      "y": _numbers(y).ravel()[:8] if hasattr(y, "shape") else None})
-        model.set_weights([ch.arrays[f"s{k}_{i}"] for i in range(4)])
-        return tf.constant(ch.arrays[f"logits{k}"]), tf.constant(ch.arrays[f"loss{k}"])
-
+    stub = StepReplay(ch, optimizer, loss_object, model)
     dataset = _dataset(ch.arrays["x"], ch.arrays["y"], ch["batch"])
-    with _replaced(train_data_for_one_epoch, apply_gradient=apply_gradient), _quiet():
+    with _replaced(train_data_for_one_epoch, apply_gradient=stub), _quiet():
         out, error = call(train_data_for_one_epoch, dataset, optimizer, loss_object, model,
                           acc, f1)
     acc.end()
     f1.end()
-    return {"returned": _returned(out, error), "calls": calls[:50], "acc": acc.log,
+    return {"returned": _returned(out, error), "calls": stub.calls[:50], "acc": acc.log,
             "f1": f1.log}
 
 
@@ -324,8 +355,9 @@ def perform_validation_losses_and_metrics(ch: Challenge,
 
 @observer("train_model_resets_metrics")
 def train_model_resets_metrics(ch: Challenge, train_model: Callable[..., Any]) -> dict:
-    """The epoch loop with both epoch functions replaced by stubs that replay the challenge's
-    metric updates and losses; one shared log of stub calls and metric calls, in order."""
+    """The epoch loop with both epoch functions replaced by stubs that replay, epoch by epoch,
+    the metric updates and losses the judge's oracle serves; one shared log of stub calls and
+    metric calls, in order."""
     tf = _tf()
     events: list[list] = []
     epochs, n_train, n_val = int(ch["epochs"]), int(ch["n_train"]), int(ch["n_val"])
@@ -345,35 +377,37 @@ def train_model_resets_metrics(ch: Challenge, train_model: Callable[..., Any]) -
     def name_of(value: Any) -> Any:
         return None if value is None else names.get(id(value), f"another {type(value).__name__}")
 
-    def log_call(stub: str, args: tuple) -> int:
+    def replay(stub: str, tag: str, args: tuple, metrics: tuple[Any, Any], n: int) -> list[Any]:
+        """Log the call, ask the oracle for this stub's next epoch, update ``metrics`` with it
+        and return its losses (NaN losses and no update when refused)."""
         done = sum(1 for e in events if e[0] == stub)
+        got = [name_of(a) for a in args]
         if len(events) < MAX_EVENTS:
-            events.append([stub, done, [name_of(a) for a in args]])
-        return done % epochs
+            events.append([stub, done, got])
+        reply = ask(ch, {"tag": tag, "args": got})
+        if reply is None:
+            return [tf.constant(float("nan"))] * n
+        for y, p in zip(reply["y"], reply["p"], strict=True):
+            for metric in metrics:
+                metric.update_state(tf.constant(np.asarray(y, dtype=np.float32)),
+                                    tf.constant(np.asarray(p, dtype=np.float32)))
+        return [tf.constant(np.float32(v)) for v in reply["losses"]]
 
     def train_data_for_one_epoch(train_dataset: Any, optimizer: Any, loss_object: Any,
                                  model: Any, train_acc_metric: Any, train_f1score_metric: Any,
                                  verbose: bool = True) -> list[Any]:
-        e = log_call("train_data_for_one_epoch", (train_dataset, optimizer, loss_object, model,
-                                                  train_acc_metric, train_f1score_metric))
-        for k in range(n_train):
-            y, p = ch.arrays[f"ty{e}_{k}"], ch.arrays[f"tp{e}_{k}"]
-            train_acc_metric.update_state(tf.constant(y), tf.constant(p))
-            train_f1score_metric.update_state(tf.constant(y), tf.constant(p))
-        return [tf.constant(v) for v in ch.arrays[f"tl{e}"]]
+        return replay("train_data_for_one_epoch", "train",
+                      (train_dataset, optimizer, loss_object, model, train_acc_metric,
+                       train_f1score_metric), (train_acc_metric, train_f1score_metric), n_train)
 
     def perform_validation(test_dataset: Any = None, model: Any = None, loss_object: Any = None,
                            val_acc_metric: Any = None, val_f1score_metric: Any = None
                            ) -> list[Any]:
-        e = log_call("perform_validation", (test_dataset, model, loss_object, val_acc_metric,
-                                            val_f1score_metric))
         acc = objects["val_acc_metric"] if val_acc_metric is None else val_acc_metric
         f1 = objects["val_f1score_metric"] if val_f1score_metric is None else val_f1score_metric
-        for k in range(n_val):
-            y, p = ch.arrays[f"vy{e}_{k}"], ch.arrays[f"vp{e}_{k}"]
-            acc.update_state(tf.constant(y), tf.constant(p))
-            f1.update_state(tf.constant(y), tf.constant(p))
-        return [tf.constant(v) for v in ch.arrays[f"vl{e}"]]
+        return replay("perform_validation", "val",
+                      (test_dataset, model, loss_object, val_acc_metric, val_f1score_metric),
+                      (acc, f1), n_val)
 
     stubs = {"train_data_for_one_epoch": train_data_for_one_epoch,
              "perform_validation": perform_validation}
