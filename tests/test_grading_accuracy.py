@@ -1,8 +1,10 @@
-"""Grading accuracy: every variant graded twice, in fresh kernels, with the real hidden tests.
+"""Grading accuracy: every variant graded in a fresh kernel through the judge, fresh challenges.
 
 One test per variant asserts its outcome (correct -> full credit; mutant -> fails the cells it
-names, with a message naming the mistake; both runs identical). The confusion table is
-written to artifacts/grading_accuracy.txt and printed (``pytest -s``); README shows it.
+names, with a message naming the mistake, and loses no point in other exercises). CI grades
+each variant once (the judges' in-process tests cover many seeds); ``make accuracy`` grades
+twice and reports any difference. The table is written to artifacts/grading_accuracy.txt and
+printed (``pytest -s``); README shows it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def outcomes() -> dict[str, accuracy.Outcome]:
-    graded = accuracy.evaluate(build.assignments(), repeat=2, workers=2)
+    graded = accuracy.evaluate(build.assignments(), repeat=1, workers=2)
     text = accuracy.table(graded)
     out = build.REPO_ROOT / "artifacts"
     out.mkdir(exist_ok=True)
@@ -39,4 +41,12 @@ def test_catalogue_is_large_enough() -> None:
 def test_variant_is_graded_right(variant: variants.Variant, outcomes) -> None:
     outcome = outcomes[f"{variant.assignment}/{variant.name}"]
     assert outcome.ok, f"{variant.kind} '{variant.description}': {outcome.why}"
-    assert len(outcome.repeats) == 2 and outcome.repeats[0] == outcome.repeats[1]
+    assert outcome.collateral == 0
+    if not variant.is_correct:
+        assert variant.message, f"{variant.name}: a mutant must declare its # message:"
+
+
+def test_messages_name_the_mistake(outcomes) -> None:
+    mutants = [o for o in outcomes.values() if not o.variant.is_correct]
+    named = sum(o.named for o in mutants)
+    assert named >= 0.9 * len(mutants), [o.variant.name for o in mutants if not o.named]
