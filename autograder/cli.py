@@ -3,6 +3,7 @@
     release   [A ...]                      nbgrader generate_assignment into the course state
     collect   FOLDER_OR_ZIP --assignment A copy notebooks into submitted/<student>/A/
     autograde [--assignment A] [--student S] [--workers N] [--force] [--no-sandbox]
+              [--backend local|dask] [--scheduler tcp://HOST:PORT]
     feedback  [--assignment A]             HTML feedback per student (no hidden tests)
     export    [--assignment A]             CSV + JSON of the grades (one row per student)
     report    [--assignment A]             per test cell: how many failed, common messages;
@@ -18,6 +19,7 @@ import argparse
 import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from autograder import build, sandbox
@@ -86,38 +88,52 @@ def _settings(args: argparse.Namespace) -> Settings:
         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
         limits=limits, progress=not args.no_progress, max_attempts=args.max_attempts,
         max_student_id=args.max_student_id, worker_log_bytes=int(args.worker_log_mib * MiB),
+        backend=args.backend, scheduler=args.scheduler or "",
     )
 
 
 def cmd_autograde(args: argparse.Namespace, state: CourseState) -> list:
-    from autograder import pipeline
+    from autograder import backends, pipeline
+    from autograder.backends import BackendError
 
     settings = _settings(args)
-    if settings.sandbox:
+    if settings.scheduler and settings.backend != "dask":
+        raise CliError("--scheduler needs --backend dask")
+    if settings.sandbox and settings.backend == "local":
         try:
             sandbox.check_available()
         except sandbox.SandboxUnavailable as exc:
             raise CliError(f"cannot grade in the sandbox: {exc}") from exc
     results = []
+    todo = [a for a in _assignments(state, args.assignment)
+            if state.students(a) or args.student]
     for assignment in _assignments(state, args.assignment):
-        students = [args.student] if args.student else None
-        if not state.students(assignment) and not students:
+        if assignment not in todo:
             print(f"{assignment}: no collected submissions")
-            continue
-        try:
-            results += pipeline.autograde(state, assignment, students, settings)
-        except FileNotFoundError as exc:
-            raise CliError(str(exc)) from exc
-        graded = [r for r in results if r.assignment == assignment]
-        bad = [r for r in graded if r.status != "graded"]
-        flagged = [r for r in graded if r.needs_review]
-        print(f"{assignment}: graded {len(graded)} submission(s), {len(bad)} could not be "
-              f"graded (score 0), {len(flagged)} flagged for manual review"
-              f"{' (' + ', '.join(r.student for r in flagged) + ')' if flagged else ''}; "
-              f"log: {state.logs / 'autograde.log'}")
+    try:
+        with backends.make(settings, state.logs / "workers") if todo else nullcontext() \
+                as backend:
+            for assignment in todo:
+                students = [args.student] if args.student else None
+                results += pipeline.autograde(state, assignment, students, settings,
+                                              backend=backend)
+                _summary(state, assignment, results)
+    except (FileNotFoundError, BackendError) as exc:
+        raise CliError(str(exc)) from exc
     if not settings.sandbox:
         print(NO_SANDBOX_WARNING, file=sys.stderr)
     return results
+
+
+def _summary(state: CourseState, assignment: str, results: list) -> None:
+    """The one-line summary of an assignment's grading run."""
+    graded = [r for r in results if r.assignment == assignment]
+    bad = [r for r in graded if r.status != "graded"]
+    flagged = [r for r in graded if r.needs_review]
+    print(f"{assignment}: graded {len(graded)} submission(s), {len(bad)} could not be "
+          f"graded (score 0), {len(flagged)} flagged for manual review"
+          f"{' (' + ', '.join(r.student for r in flagged) + ')' if flagged else ''}; "
+          f"log: {state.logs / 'autograde.log'}")
 
 
 def cmd_feedback(args: argparse.Namespace, state: CourseState) -> None:
@@ -175,7 +191,8 @@ def cmd_demo(args: argparse.Namespace, state: CourseState) -> None:
         args.source, args.assignment, args.skip_unmatched = str(out), assignment, False
         cmd_collect(args, state)
     args.assignment, args.student = None, None
-    print(f"[demo] autograding with {args.workers} worker(s)"
+    print(f"[demo] autograding with {args.scheduler or f'{args.workers} worker(s)'}"
+          f"{' on Dask' if args.backend == 'dask' else ''}"
           f"{'' if not args.no_sandbox else ' WITHOUT sandbox'}")
     cmd_autograde(args, state)
     cmd_feedback(args, state)
@@ -200,6 +217,11 @@ def _grading_options(p: argparse.ArgumentParser) -> None:
     defaults = sandbox.SandboxConfig()
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="parallel grading workers (default: number of CPUs)")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="where grading runs: local process pool (default) or a Dask cluster")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="--backend dask: address of a running Dask scheduler (default: start "
+                        "a LocalCluster of --workers processes on this machine)")
     p.add_argument("--force", action="store_true", help="regrade unchanged submissions")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code UNCONFINED (trusted notebooks only; warns)")

@@ -7,7 +7,9 @@
 * :func:`run_jobs` keeps ``workers`` worker processes busy (:func:`autograder.worker.serve`),
   kills one that exceeds the per-notebook wall-clock limit (its sandboxed kernel dies with it,
   ``bwrap --die-with-parent``), replaces crashed workers, and hands each result to the single
-  :class:`~autograder.writer.Writer` as soon as it arrives.
+  :class:`~autograder.writer.Writer` as soon as it arrives. ``Settings.backend = "dask"``
+  runs the same jobs on a Dask cluster instead (:mod:`autograder.backends`); recording is the
+  same.
 
 Hardening (docs/grading.md, "Limits"): the main process gives each job a private folder of
 its own (``tfg-run-<pid>/job-*`` in the system temp folder) holding a copy of the submission
@@ -37,12 +39,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder import build, sandbox
 from autograder.collect import MAX_STUDENT_ID, student_id_problem
 from autograder.report import terminal_safe
 from autograder.sandbox import MiB, SandboxConfig
 from autograder.worker import GradeJob, GradeResult, static_flags
+
+if TYPE_CHECKING:
+    from autograder.backends import Backend
 
 COURSE_ID = "tf_custom_training"
 NO_SANDBOX_WARNING = (
@@ -187,6 +193,8 @@ class Settings:
     max_student_id: int = MAX_STUDENT_ID  # longer ids (or other characters) are not graded
     worker_log_bytes: int = 16 * MiB  # a worker log is rotated (one old copy) past this size
     scratch_root: str = ""  # where job folders go ("" -> the system temp folder)
+    backend: str = "local"  # local (process pool) | dask (autograder.backends.dask_backend)
+    scheduler: str = ""  # dask: tcp://HOST:PORT of a running scheduler ("" -> LocalCluster)
 
 
 def _attempts(record: dict, key: str) -> int:
@@ -501,8 +509,12 @@ def snapshot_gradebook(state: CourseState) -> Path:
 def autograde(
     state: CourseState, assignment: str, students: Iterable[str] | None = None,
     settings: Settings | None = None, out: Callable[[str], None] = print,
+    backend: Backend | None = None,
 ) -> list[GradeResult]:
-    """Grade the collected submissions of ``assignment``; return this run's results."""
+    """Grade the collected submissions of ``assignment``; return this run's results.
+
+    ``backend``: an entered :mod:`autograder.backends` backend to reuse (several assignments
+    on one cluster); by default one is made from ``settings`` for this call."""
     from tqdm import tqdm
 
     from autograder.writer import Writer
@@ -513,7 +525,7 @@ def autograde(
         out(NO_SANDBOX_WARNING)
         warnings.warn(NO_SANDBOX_WARNING, stacklevel=2)
         log.warning(NO_SANDBOX_WARNING)
-    else:
+    elif settings.backend == "local":  # a Dask worker checks its own sandbox
         sandbox.check_available()
     if not state.gradebook.is_file():
         raise FileNotFoundError(
@@ -586,9 +598,13 @@ def autograde(
     try:
         for result in refused:
             on_result(None, result)
-        run_jobs(jobs, settings.workers, settings.notebook_timeout, on_result,
-                 state.logs / "workers", scratch_root=settings.scratch_root,
-                 log_bytes=settings.worker_log_bytes, quota=settings.limits.scratch_bytes)
+        if backend is not None:
+            backend.run(jobs, on_result)
+        elif jobs:
+            from autograder import backends
+
+            with backends.make(settings, state.logs / "workers", out) as made:
+                made.run(jobs, on_result)
     finally:
         bar.close()
         shutil.rmtree(state.run / "site", ignore_errors=True)

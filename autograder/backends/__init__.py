@@ -1,0 +1,75 @@
+"""Where grading jobs run: one small interface, two backends.
+
+A backend takes the planned :class:`~autograder.worker.GradeJob` list and calls
+``on_result(job, result)`` **in the calling process**, once per job, as results arrive; the
+caller (:func:`autograder.pipeline.autograde`) records each result with its single writer.
+
+* ``local`` (default): :func:`autograder.pipeline.run_jobs`, a pool of grading processes on
+  this machine.
+* ``dask``: :class:`autograder.backends.dask_backend.DaskBackend`, a Dask cluster (an existing
+  scheduler, or a ``distributed.LocalCluster`` started for the run); jobs carry their inputs as
+  bytes, so the workers need no shared filesystem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from autograder.pipeline import Settings
+    from autograder.worker import GradeJob, GradeResult
+
+OnResult = Callable[["GradeJob", "GradeResult"], None]
+BACKENDS = ("local", "dask")
+
+
+class BackendError(RuntimeError):
+    """The backend cannot grade (no scheduler, no usable worker); the message says why."""
+
+
+class Backend(Protocol):
+    """``with make(settings, log_dir) as backend: backend.run(jobs, on_result)``; entering
+    connects (and fails fast when the backend cannot grade), leaving releases everything."""
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def run(self, jobs: list[GradeJob], on_result: OnResult) -> None:
+        """Grade ``jobs``; call ``on_result`` in this process once per job."""
+
+
+class LocalBackend:
+    """The local process pool (:func:`autograder.pipeline.run_jobs`)."""
+
+    def __init__(self, settings: Settings, log_dir: Path | None):
+        self.settings = settings
+        self.log_dir = log_dir
+
+    def __enter__(self) -> LocalBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def run(self, jobs: list[GradeJob], on_result: OnResult) -> None:
+        from autograder.pipeline import run_jobs
+
+        s = self.settings
+        run_jobs(jobs, s.workers, s.notebook_timeout, on_result, self.log_dir,
+                 scratch_root=s.scratch_root, log_bytes=s.worker_log_bytes,
+                 quota=s.limits.scratch_bytes)
+
+
+def make(settings: Settings, log_dir: Path | None,
+         out: Callable[[str], None] = print) -> Backend:
+    """The backend named by ``settings.backend``."""
+    if settings.backend == "local":
+        return LocalBackend(settings, log_dir)
+    if settings.backend == "dask":
+        from autograder.backends.dask_backend import DaskBackend
+
+        return DaskBackend(settings, log_dir, out)
+    raise BackendError(f"unknown backend {settings.backend!r}; known: {', '.join(BACKENDS)}")
