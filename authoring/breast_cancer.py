@@ -164,7 +164,7 @@ cancer.plot_confusion_matrix(test_labels, tf.round(outputs),
                              title="Confusion matrix of the untrained model")
 
 # %% [markdown]
-# ## Exercise 1: the F1 score as a Keras metric
+# ## Exercise 1: the F1 score as a Keras metric (3 points)
 #
 # Accuracy hides how a classifier treats the rarer class. The F1 score is the harmonic mean
 # of precision and recall,
@@ -283,7 +283,7 @@ train_f1score_metric = F1Score()
 val_f1score_metric = F1Score()
 
 # %% [markdown]
-# ## Exercise 2: one training step
+# ## Exercise 2: one training step (2 points)
 #
 # Complete `apply_gradient`:
 #
@@ -341,7 +341,7 @@ assert not _unchanged, (
     "model.trainable_weights and apply them with optimizer.apply_gradients")
 
 # %% [markdown]
-# ## Exercise 3: one epoch of training
+# ## Exercise 3: one epoch of training (2 points)
 #
 # Complete `train_data_for_one_epoch`. For every batch `(x_batch_train, y_batch_train)` of
 # `train_dataset`:
@@ -414,7 +414,7 @@ assert np.isclose(float(_recall.result()), 0.5, atol=1e-6), (
     "expected 0.5: update both metrics with the batch's labels and tf.round(logits)")
 
 # %% [markdown]
-# ## Exercise 4: validation
+# ## Exercise 4: validation (1 point)
 #
 # Complete `perform_validation`. For every batch `(x_val, y_val)` of `test_dataset`: compute
 # `val_logits = model(x_val)` and the loss `loss_object(y_true=y_val, y_pred=val_logits)`,
@@ -466,7 +466,7 @@ assert np.isclose(float(_acc.result()), _expected_acc, atol=1.5 / len(test_label
     "once per batch with the labels and tf.round(val_logits)")
 
 # %% [markdown]
-# ## Exercise 5: the epoch loop
+# ## Exercise 5: the epoch loop (2 points)
 #
 # Complete `train_model`. For each epoch:
 #
@@ -600,3 +600,25 @@ cancer.plot_confusion_matrix(test_labels, tf.round(test_outputs),
 # predicted benign (bottom left) are the costly mistakes. The F1 score of the malignant class
 # counts them and the false alarms (top right), without the credit accuracy gives for the many
 # benign masses classified right.
+
+# %% [markdown]
+# ## Summary
+#
+# * A Keras metric keeps its state in variables made with `self.add_variable`, accumulates in
+#   `update_state`, computes from that state in `result()` (`tf.math.divide_no_nan` where a
+#   denominator can be 0), and `reset_state()` sets every one of them back to zero.
+# * `apply_gradient` makes predictions and the loss inside the tape (`training=True`), then one
+#   `optimizer.apply_gradients`; it returns what it computed *before* the step.
+# * An epoch collects one loss per batch and updates each metric once per batch; the loop
+#   reads every metric's `result()` after the epoch and only then resets it.
+# * Note: `tf.keras` in TensorFlow 2.21 *is* Keras 3 (the same package as `import keras` in the
+#   Fashion-MNIST notebook); this notebook keeps the original course's `tf.keras` spelling.
+#
+# ## Going further (self-study, not graded)
+#
+# 1. Add a `Precision` and a `Recall` metric to the loop and check that your F1 score equals
+#    $2PR/(P+R)$ at the end of each epoch.
+# 2. Weight the malignant class more in the loss (`sample_weight` in `loss_object`): how do the
+#    confusion matrix and the F1 score change?
+# 3. Wrap `apply_gradient` in `tf.function` and time an epoch before and after.
+

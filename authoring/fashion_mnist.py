@@ -135,7 +135,7 @@ val_acc_metric = keras.metrics.SparseCategoricalAccuracy()
 model.summary()
 
 # %% [markdown]
-# ## Exercise 1: one training step
+# ## Exercise 1: one training step (3 points)
 #
 # Write `apply_gradient(optimizer, loss_object, model, x, y)`. It gets the optimizer, the loss
 # object and the model as explicit arguments (nothing global), so that the same function can
@@ -198,7 +198,7 @@ assert np.allclose(_predictions, _twin(x_batch), rtol=1e-4, atol=1e-6), (
 print(f"one step: loss {float(_loss_value):.4f}")
 
 # %% [markdown]
-# ## Exercise 2: one epoch of training
+# ## Exercise 2: one epoch of training (3 points)
 #
 # Write `train_data_for_one_epoch(train_ds, optimizer, loss_object, model, train_acc_metric,
 # verbose=True)`. For every batch `(x_batch, y_batch)` of `train_ds`:
@@ -258,7 +258,7 @@ assert float(_metric.count.numpy()) == 2 * _half, (
 print(f"two batches: losses {np.round(_losses, 4)}, accuracy {float(_metric.result()):.3f}")
 
 # %% [markdown]
-# ## Exercise 3: validation
+# ## Exercise 3: validation (2 points)
 #
 # Write `perform_validation(test_ds, model, loss_object, val_acc_metric)` (the same order of
 # arguments as in notebook 3): for every batch, a forward pass only
@@ -309,7 +309,7 @@ assert float(_metric.count.numpy()) == 2 * _half, (
 print(f"validation losses {np.round(_losses, 4)}, accuracy {float(_metric.result()):.3f}")
 
 # %% [markdown]
-# ## Exercise 4: the epoch loop
+# ## Exercise 4: the epoch loop (3 points)
 #
 # Write `fit_custom(model, optimizer, loss_object, train_ds, test_ds, train_acc_metric,
 # val_acc_metric, epochs)`. For each epoch:
@@ -421,7 +421,7 @@ plot_predictions(x_test, y_test, probabilities, class_names, columns=8, max_imag
 plt.show()
 
 # %% [markdown]
-# ## Exercise 5: your step inside `model.fit`
+# ## Exercise 5: your step inside `model.fit` (3 points)
 #
 # A custom loop gives full control but loses what `fit` offers (callbacks, progress display,
 # `validation_data`, distribution). Overriding `train_step` keeps both: `fit` calls your step
@@ -616,3 +616,12 @@ print("fastest here:", min(seconds, key=seconds.get))
 #   the step in `tf.function` about as fast, and the whole epoch in one `tf.function` about
 #   twice as fast; on the few batches of fast mode or mock data, start-up costs dominate and the
 #   table above can say otherwise.
+#
+# ## Going further (self-study, not graded)
+#
+# 1. Add a `keras.layers.Dropout(0.2)` after each hidden layer: which of your functions need
+#    `training=True` now, and does validation accuracy change?
+# 2. Track a second metric (`keras.metrics.SparseTopKCategoricalAccuracy(k=2)`) in
+#    `train_data_for_one_epoch` and `perform_validation`, and reset it where the others are.
+# 3. Replace `Adam` by `SGD(learning_rate=0.1, momentum=0.9)` and compare the loss curves.
+

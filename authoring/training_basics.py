@@ -111,7 +111,7 @@ print("first derivative: ", dy_dx.numpy())
 print("second derivative:", d2y_dx2.numpy())
 
 # %% [markdown]
-# ### Exercise 1: `derivative(f, x)`
+# ### Exercise 1: `derivative(f, x)` (2 points)
 #
 # Write `derivative(f, x)` that returns $\frac{df}{dx}$ at `x`, computed with a
 # `tf.GradientTape`. `f` is a function built from TensorFlow ops (e.g. `tf.sin`); `x` may
@@ -182,7 +182,7 @@ plot_data_and_predictions(xs, ys, model(xs), TRUE_W, TRUE_B, title="Before train
 plt.show()
 
 # %% [markdown]
-# ## 3. Exercise 2: the loss
+# ## 3. Exercise 2: the loss (2 points)
 #
 # Write `loss(predicted_y, target_y)`: the mean squared error, the mean over **all**
 # elements of `(predicted_y - target_y) ** 2`, as a scalar tensor. Use TensorFlow ops
@@ -211,7 +211,7 @@ assert np.isclose(_l, 2.0), (
     f"loss is {_l}; expected 2.0 = mean([0**2, 2**2]) (4.0 would be the sum instead of mean)")
 
 # %% [markdown]
-# ## 4. Exercise 3: one training step
+# ## 4. Exercise 3: one training step (4 points)
 #
 # Write `train(model, inputs, outputs, learning_rate)`, one step of gradient descent:
 #
@@ -269,7 +269,7 @@ assert np.isclose(float(_returned), 10.0), (
     "the update (a smaller value is the loss after the update; 20.0 a sum instead of mean)")
 
 # %% [markdown]
-# ## 5. Exercise 4: the training loop
+# ## 5. Exercise 4: the training loop (3 points)
 #
 # Write `fit(model, inputs, outputs, epochs, learning_rate)`. Each epoch is one call of
 # `train` on all the data. Return three lists, `ws, bs, losses`, with one entry per epoch.
@@ -395,3 +395,23 @@ print("tf.function: w =", twin_c.w.numpy(), " b =", twin_c.b.numpy())
 #   per example; `keras.losses.MeanSquaredError()` (or `tf.reduce_mean`) gives the scalar.
 # * `keras.utils.set_random_seed` seeds Python, numpy and TensorFlow at once; for a stream of
 #   random numbers of its own, use `tf.random.Generator.from_seed` as above.
+
+# %% [markdown]
+# ## Summary
+#
+# * `tf.GradientTape` records the operations on watched tensors (Variables are watched by
+#   themselves; call `tape.watch` on a constant) and `tape.gradient(y, x)` differentiates them.
+# * A training step is: predictions and loss inside the tape, gradients, then
+#   `variable.assign_sub(learning_rate * gradient)`; it returns the loss *before* the update.
+# * A training loop repeats the step once per epoch and records values (not Variables) before
+#   each step.
+#
+# ## Going further (self-study, not graded)
+#
+# 1. Change `LEARNING_RATE` to 0.5 and to 1.5 and rerun `fit`: at which value does the loss
+#    stop going down, and why does the loss surface above explain it?
+# 2. Replace the hand-written update in `train` by `keras.optimizers.SGD(learning_rate)` and
+#    `optimizer.apply_gradients(zip([dw, db], [model.w, model.b]))`: are `ws` and `bs` the same?
+# 3. Fit $y = w x^2 + b$ to points of a parabola with the same `loss`, `train` and `fit`: which
+#    lines change?
+
