@@ -15,7 +15,6 @@ that folder into the release.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import shutil
@@ -211,10 +210,6 @@ def clean_release_dir() -> None:
     for folder in RELEASE.iterdir():
         if folder.is_dir() and folder.name not in assignments():
             shutil.rmtree(folder)
-
-
-def notebook_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
