@@ -405,3 +405,12 @@ def test_the_fit_oracle_serves_only_the_next_step():
     assert judge.fit_oracle(ch, state, request)["ok"] is False  # the same step again
     assert judge.fit_oracle(ch, state, dict(request, w=first["w"], b=first["b"]))["ok"]
     assert state == {"steps": 2, "refused": 2}
+
+
+def test_an_unanswered_exercise_is_told_so():
+    def derivative(f, x):
+        raise NotImplementedError()
+
+    verdict = _run("derivative_matches_analytic", derivative)
+    assert verdict.score == 0 and "not answered yet" in verdict.message, verdict.message
+    assert "tape.watch" not in verdict.message

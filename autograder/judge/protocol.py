@@ -223,7 +223,12 @@ def judge_one(grade_id: str, exercise: Exercise, challenge: Challenge, data: dic
     try:
         exercise.judge(challenge, observation)
     except Mismatch as mismatch:
-        return Verdict(grade_id, 0.0, points, str(mismatch), "failed")
+        message = str(mismatch)
+        if "raised NotImplementedError" in mismatch.observed:
+            message = (f"{mismatch.observed.split(' raised ')[0]} raised NotImplementedError: "
+                       "the exercise is not answered yet; replace `raise "
+                       "NotImplementedError()` by your code")
+        return Verdict(grade_id, 0.0, points, message, "failed")
     except Exception as exc:  # noqa: BLE001 - hostile data must never crash or pass a cell
         return Verdict(grade_id, 0.0, points,
                        f"the observation could not be judged ({type(exc).__name__}: "
