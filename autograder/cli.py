@@ -88,7 +88,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
         limits=limits, progress=not args.no_progress, max_attempts=args.max_attempts,
         max_student_id=args.max_student_id, worker_log_bytes=int(args.worker_log_mib * MiB),
-        backend=args.backend, scheduler=args.scheduler or "",
+        backend=args.backend, scheduler=args.scheduler or "", warm_kernels=args.warm_kernels,
     )
 
 
@@ -222,6 +222,11 @@ def _grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                    help="--backend dask: address of a running Dask scheduler (default: start "
                         "a LocalCluster of --workers processes on this machine)")
+    p.add_argument("--warm-kernels", action=argparse.BooleanOptionalAction,
+                   default=Settings.warm_kernels,
+                   help="each worker starts the next submission's sandboxed kernel (TensorFlow, "
+                        "Keras, NumPy, pandas imported) while it grades the current one; a "
+                        "kernel is never reused")
     p.add_argument("--force", action="store_true", help="regrade unchanged submissions")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code UNCONFINED (trusted notebooks only; warns)")

@@ -195,6 +195,7 @@ class Settings:
     scratch_root: str = ""  # where job folders go ("" -> the system temp folder)
     backend: str = "local"  # local (process pool) | dask (autograder.backends.dask_backend)
     scheduler: str = ""  # dask: tcp://HOST:PORT of a running scheduler ("" -> LocalCluster)
+    warm_kernels: bool = False  # start each worker's next sandboxed kernel in advance
 
 
 def _attempts(record: dict, key: str) -> int:
@@ -544,6 +545,8 @@ def autograde(
     release_stale_runs(settings.scratch_root)
     refused: list[GradeResult] = []
     jobs, skipped = plan(state, assignment, students, settings, site, snapshot, refused)
+    for job in jobs:  # autograder.warm: with the sandbox only
+        job.warm_kernel = settings.warm_kernels and settings.sandbox
     for student in skipped:
         log.info("%s/%s: unchanged since last graded, skipped", student, assignment)
     if skipped:

@@ -49,6 +49,8 @@ class GradeJob:
     scratch_root: str = ""  # where the private course is built ("" -> system temp)
     slot: int = 0  # worker slot (gives the kernel its own uid)
     course_id: str = "tf_custom_training"
+    # start the next submission's sandboxed kernel during this one (autograder.warm)
+    warm_kernel: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -187,7 +189,12 @@ def grade(job: GradeJob | dict) -> dict:
     job = GradeJob.from_dict(job) if isinstance(job, dict) else job
     start = time.monotonic()
     result = GradeResult(job.assignment, job.student, job.key, "error", sandboxed=job.sandbox)
-    root = Path(tempfile.mkdtemp(prefix="tfg-", dir=job.scratch_root or None))
+    from autograder import warm
+
+    # a warm spare: this job's own folder and kernel, started during the previous job
+    warmed = warm.claim(job)
+    root = warmed or Path(tempfile.mkdtemp(prefix="tfg-", dir=job.scratch_root or None))
+    warm.prepare_next(job)  # the next job's spare starts while this one is graded
     try:
         _grade_into(job, root, result)
     except Exception as exc:  # a broken submission must not stop the others
@@ -195,6 +202,7 @@ def grade(job: GradeJob | dict) -> dict:
         result.reason = result.reason or f"{type(exc).__name__}: {exc}"
         result.log += "\n" + traceback.format_exc()
     finally:
+        warm.release_claimed()
         shutil.rmtree(root, ignore_errors=True)
     result.seconds = round(time.monotonic() - start, 3)
     return result.to_dict()
@@ -233,8 +241,9 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     challenges = protocol.make_challenges(job.assignment, result.seed)
     exchange = (root / "challenge", root / "obs", root / "oracle")
     protocol.write_challenges(root / "challenges", challenges, nonce)  # private
-    exchange[0].mkdir(mode=0o755)  # the kernel's view: one challenge at a time
-    exchange[1].mkdir(mode=0o700)
+    warmed = (root / "s").is_dir()  # a warm spare made these (autograder.warm)
+    exchange[0].mkdir(mode=0o755, exist_ok=warmed)  # the kernel's view: one at a time
+    exchange[1].mkdir(mode=0o700, exist_ok=warmed)
     oracle = protocol.Oracle(job.assignment, challenges, nonce, exchange[2]).start()
     try:
         _run_and_judge(job, root, course, scratch, submitted, notebook, uid, exchange, nonce,
@@ -256,7 +265,11 @@ def _run_and_judge(job: GradeJob, root: Path, course: Path, scratch: Path, submi
     evidence_file = root / "evidence.json"
     if job.sandbox:
         os.chown(exchange[1], uid, uid)
-        sandbox.prepare_scratch(scratch, uid, submitted, sandbox.SandboxConfig(**job.limits))
+        if (root / "jupyter").is_dir():  # a warm spare: scratch and kernel are ready
+            sandbox.fill_scratch(scratch, uid, submitted, sandbox.SandboxConfig(**job.limits))
+        else:
+            sandbox.prepare_scratch(scratch, uid, submitted,
+                                    sandbox.SandboxConfig(**job.limits))
         sandbox.write_kernelspec(
             root / "jupyter", scratch, Path(job.site_dir), uid,
             sandbox.SandboxConfig(**job.limits),
@@ -344,6 +357,9 @@ def serve(conn: Any, log_dir: str | None = None) -> None:
         except (EOFError, OSError):
             return
         if job is None:
+            from autograder import warm
+
+            warm.discard()
             return
         conn.send(grade(job))
 
