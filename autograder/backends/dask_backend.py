@@ -32,6 +32,7 @@ and recorded ``crashed``. With a LocalCluster this backend sets ``allowed-failur
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import logging
@@ -210,6 +211,7 @@ class _Grader:
             pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
         child.close()
         self.conn = Connection(parent.detach())
+        _GRADERS.append(self)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -219,9 +221,12 @@ class _Grader:
             self.proc.kill()
         self.proc.wait()
         self.conn.close()
+        if self in _GRADERS:
+            _GRADERS.remove(self)
 
 
 _LOCAL = threading.local()
+_GRADERS: list[_Grader] = []  # this worker process's grading processes
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 
@@ -238,7 +243,14 @@ def _run_root() -> Path:
             root.chmod(0o755)
             (root / "cache").mkdir()
             _STATE["root"] = root
+            atexit.register(_release_root, root)  # a killed worker: the next one cleans up
         return _STATE["root"]
+
+
+def _release_root(root: Path) -> None:
+    for grader in list(_GRADERS):  # their spare kernels die with them (--die-with-parent)
+        grader.kill()
+    sandbox.release_scratch(root)
 
 
 def _unpacked(blob: tuple[str, str, bytes] | None) -> str:
