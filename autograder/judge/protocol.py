@@ -224,7 +224,8 @@ def judge_one(grade_id: str, exercise: Exercise, challenge: Challenge, data: dic
         exercise.judge(challenge, observation)
     except Mismatch as mismatch:
         message = str(mismatch)
-        if "raised NotImplementedError" in mismatch.observed:
+        if ("raised NotImplementedError" in mismatch.observed
+                and "NotImplementedError()" not in mismatch.hint):
             message = (f"{mismatch.observed.split(' raised ')[0]} raised NotImplementedError: "
                        "the exercise is not answered yet; replace `raise "
                        "NotImplementedError()` by your code")
