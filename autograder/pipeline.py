@@ -46,6 +46,8 @@ from autograder.collect import MAX_STUDENT_ID, student_id_problem
 from autograder.report import terminal_safe
 from autograder.sandbox import MiB, SandboxConfig
 from autograder.worker import GradeJob, GradeResult, static_flags
+from tfcourse.data import data_dir
+from tfcourse.fashion_mnist import tfds_dir
 
 if TYPE_CHECKING:
     from autograder.backends import Backend
@@ -267,8 +269,9 @@ def plan(
             gradebook=str(snapshot), release_dir=str(state.release_dir(assignment)), key=key,
             sandbox=settings.sandbox, limits=limits.to_dict(),
             cell_timeout=settings.cell_timeout, site_dir=str(site_dir),
-            data_dir=str(build.REPO_ROOT / "data" / "files"),
-            tfds_dir=str(build.REPO_ROOT / "data" / "tfds"), course_id=COURSE_ID,
+            # the same env-aware folders the student package reads (TFCOURSE_DATA_DIR,
+            # TFCOURSE_TFDS_DIR), so the graded kernel sees the data wherever it lives
+            data_dir=str(data_dir()), tfds_dir=str(tfds_dir()), course_id=COURSE_ID,
         ))
     return jobs, skipped
 
