@@ -77,8 +77,8 @@ for _name, _args in [("add_key", (248, b"user", b"tfg-key", b"secret", 6, -4)),
                      ("keyctl", (250, 0, -4, 0))]:
     _ret = _libc.syscall(*_args)
     _r[_name] = "OK" if _ret >= 0 else _e.errorcode.get(_c.get_errno(), "?")
-_o.write(1, b"RAW-STDOUT-MARKER\n" * 1000)
-print("PROBE " + _j.dumps(_r))
+print("PROBE " + _j.dumps(_r), flush=True)
+_o.write(1, b"RAW-STDOUT-MARKER\n" * 200)
 '''
 XSS_MARKDOWN = ('<script>alert("MD-XSS")</script>\n\n<img src="x" onerror="alert(\'MD-ONERR\')">'
                 '\n\n[link](javascript:alert("MD-JSLINK"))')
