@@ -62,13 +62,13 @@ build: $(STAMP)
 	$(PY) -m autograder.build
 
 lab: setup data
-	$(PY) -m autograder.lab
+	$(PY) -m autograder.student.lab
 
 book: setup data
-	$(PY) -m autograder.book
+	$(PY) -m autograder.student.book
 
 book-fast: setup data
-	$(PY) -m autograder.book --fast
+	$(PY) -m autograder.student.book --fast
 
 bench: bench-loop bench-grading
 
@@ -79,12 +79,12 @@ bench-grading: setup data
 	$(PY) benchmarks/bench_grading.py
 
 accuracy: setup data
-	$(PY) -m autograder.accuracy --repeat 2
+	$(PY) -m autograder.qa.accuracy --repeat 2
 
 # examples/variants/ are student-style answer fragments (original course idioms, names from the
 # notebook): checked for syntax only.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check tfcourse autograder tests benchmarks nbgrader_config.py
+	$(VENV)/bin/ruff check tfcourse autograder tests benchmarks nbgrader_config.py examples/bad_submissions
 	$(VENV)/bin/ruff check --select E9,F63,F7 examples
 
 freeze: $(STAMP)

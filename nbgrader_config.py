@@ -6,22 +6,19 @@ ignored folder course_state/ (or $TFCOURSE_STATE_DIR), never mixed with code.
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 (provided by traitlets when this file is loaded)
 
 _root = os.path.dirname(os.path.abspath(__file__))
-_state = os.environ.get("TFCOURSE_STATE_DIR") or os.path.join(_root, "course_state")
-_state_rel = os.path.relpath(_state, _root)
-os.makedirs(_state, exist_ok=True)  # SQLite cannot create the gradebook's folder
+if _root not in sys.path:  # nbgrader's own commands, run from anywhere
+    sys.path.insert(0, _root)
 
-c.CourseDirectory.course_id = "tf_custom_training"
-c.CourseDirectory.root = _root
-c.CourseDirectory.source_directory = "source"
-c.CourseDirectory.release_directory = "release"
-c.CourseDirectory.submitted_directory = os.path.join(_state_rel, "submitted")
-c.CourseDirectory.autograded_directory = os.path.join(_state_rel, "autograded")
-c.CourseDirectory.feedback_directory = os.path.join(_state_rel, "feedback")
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_state, "gradebook.db")
+from autograder.course import CourseState, configure_nbgrader  # noqa: E402
+
+_state = CourseState.default()  # the layout's one owner: autograder/course.py
+_state.root.mkdir(parents=True, exist_ok=True)  # SQLite cannot create the gradebook's folder
+configure_nbgrader(c.CourseDirectory, _root, _state.root)
 # nbgrader copies every file of source/<assignment>/ into the release: keep only notebooks.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
 
@@ -39,9 +36,9 @@ c.IgnorePattern.pattern = (
 )
 
 # The autograde pipeline, as nbgrader's own but for three course-specific preprocessors
-# (autograder/preprocessors.py): SurvivingExecute (a dead kernel keeps what ran; student-edited
-# cell metadata never changes what runs; each test cell's observation is taken right after it
-# ran, for the judge), RestoreMissingCells (deleted test cells are re-added) and
+# (autograder/grade/preprocessors.py): SurvivingExecute (a dead kernel keeps what ran;
+# student-edited cell metadata never changes what runs; each test cell's observation is taken
+# right after it ran, for the judge), RestoreMissingCells (deleted test cells are re-added) and
 # DropDuplicateIds (a pasted grade cell is harmless). Scores are NOT decided here: the grading
 # workers replace nbgrader's "did the cell raise" scores by the verdicts of autograder.judge,
 # computed outside the kernel from those observations (a test cell that never ran scores 0).
@@ -56,7 +53,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from autograder.preprocessors import (  # noqa: E402
+from autograder.grade.preprocessors import (  # noqa: E402
     DropDuplicateIds,
     RestoreMissingCells,
     SurvivingExecute,
@@ -71,7 +68,7 @@ c.Autograde.autograde_preprocessors = [
 ]
 
 # A cell may run at most this long (seconds) when autograding; the sandbox adds CPU-time and
-# memory limits per notebook (see autograder/sandbox.py).
+# memory limits per notebook (see autograder/grade/sandbox.py).
 c.Execute.timeout = int(os.environ.get("TFCOURSE_CELL_TIMEOUT", "120"))
 c.Execute.interrupt_on_timeout = True
 # After an interrupt, wait longer for the cell's last outputs (a loaded grading machine) and

@@ -44,7 +44,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from tfcourse import cancer, pick
+from tfcourse import breast_cancer, pick
 
 SEED = 42
 tf.keras.utils.set_random_seed(SEED)  # Python, NumPy and TensorFlow seeds
@@ -55,11 +55,11 @@ tf.get_logger().setLevel("ERROR")
 #
 # The Breast Cancer Wisconsin (Original) data set (Wolberg, 1992, UCI) describes 699 breast
 # masses by nine cell features scored from 1 to 10; `class` is 2 for benign and 4 for
-# malignant. `cancer.load_raw()` reads the file with pandas, naming the columns after the UCI
-# attribute list, and changes nothing else.
+# malignant. `breast_cancer.load_raw()` reads the file with pandas, naming the columns after the
+# UCI attribute list, and changes nothing else.
 
 # %% nbgrader={"grade": false, "grade_id": "load_data", "locked": true, "schema_version": 3, "solution": false, "task": false}
-df = cancer.load_raw()
+df = breast_cancer.load_raw()
 df.head()
 
 # %% [markdown]
@@ -79,7 +79,7 @@ df.describe().transpose()
 # output predicts: benign 2 -> 0, malignant 4 -> 1.
 
 # %% nbgrader={"grade": false, "grade_id": "class_histogram", "locked": true, "schema_version": 3, "solution": false, "task": false}
-cancer.plot_class_histogram(df["class"], title="Classes (2 = benign, 4 = malignant)")
+breast_cancer.plot_class_histogram(df["class"], title="Classes (2 = benign, 4 = malignant)")
 df["class"] = df["class"].map({2: 0, 4: 1})
 
 # %% [markdown]
@@ -160,7 +160,7 @@ model.summary()
 outputs = model(norm_test_X)
 loss_value = loss_object(y_true=test_labels, y_pred=outputs)
 print(f"Loss before training: {float(loss_value):.4f}")
-cancer.plot_confusion_matrix(test_labels, tf.round(outputs),
+breast_cancer.plot_confusion_matrix(test_labels, tf.round(outputs),
                              title="Confusion matrix of the untrained model")
 
 # %% [markdown]
@@ -587,12 +587,12 @@ epochs_train_losses, epochs_val_losses = train_model(
 # model on the test set.
 
 # %% nbgrader={"grade": false, "grade_id": "loss_curves", "locked": true, "schema_version": 3, "solution": false, "task": false}
-cancer.plot_loss_curves(epochs_train_losses, epochs_val_losses,
+breast_cancer.plot_loss_curves(epochs_train_losses, epochs_val_losses,
                         title=f"Loss per epoch ({EPOCHS} epochs)")
 
 # %% nbgrader={"grade": false, "grade_id": "confusion_matrix_trained", "locked": true, "schema_version": 3, "solution": false, "task": false}
 test_outputs = model(norm_test_X)
-cancer.plot_confusion_matrix(test_labels, tf.round(test_outputs),
+breast_cancer.plot_confusion_matrix(test_labels, tf.round(test_outputs),
                              title=f"Confusion matrix after {EPOCHS} epochs of training")
 
 # %% [markdown]

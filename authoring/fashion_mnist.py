@@ -36,7 +36,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tfcourse import fashion_mnist, pick
-from tfcourse.fashion import plot_loss_curves, plot_predictions
+from tfcourse.fashion_mnist import plot_loss_curves, plot_predictions
 
 warnings.filterwarnings("ignore", module="tensorflow_datasets")
 tf.get_logger().setLevel("ERROR")

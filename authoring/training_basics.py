@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfcourse import pick
-from tfcourse.basics import plot_data_and_predictions, plot_history, plot_loss_surface
+from tfcourse.training_basics import plot_data_and_predictions, plot_history, plot_loss_surface
 
 tf.get_logger().setLevel("ERROR")
 keras.utils.set_random_seed(42)  # seeds Python's random, numpy and TensorFlow

@@ -153,9 +153,12 @@ def build_readers(assignment: str) -> Path:
 
 
 def nbgrader_env(state_dir: Path | None = None) -> dict[str, str]:
+    """The environment of an nbgrader command: the course state in ``state_dir`` if given."""
+    from autograder.course import STATE_ENV
+
     env = dict(os.environ)
     if state_dir is not None:
-        env["TFCOURSE_STATE_DIR"] = str(state_dir)
+        env[STATE_ENV] = str(state_dir)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # nbgrader runs `alembic` from PATH: make the environment's scripts visible.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])

@@ -22,10 +22,13 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from autograder import build, sandbox
-from autograder.collect import MAX_STUDENT_ID, ZipLimits
-from autograder.pipeline import COURSE_ID, NO_SANDBOX_WARNING, CourseState, Settings
-from autograder.sandbox import MiB
+from autograder import build
+from autograder.course import CourseState
+from autograder.grade import sandbox
+from autograder.grade.collect import MAX_STUDENT_ID, ZipLimits
+from autograder.grade.pipeline import NO_SANDBOX_WARNING, Settings
+from autograder.grade.sandbox import MiB
+from autograder.records import terminal_safe
 
 
 class CliError(RuntimeError):
@@ -42,9 +45,9 @@ def _assignments(state: CourseState, chosen: str | None) -> list[str]:
     return released or known
 
 
-def cmd_release(args: argparse.Namespace, state: CourseState) -> None:
+def release(state: CourseState, assignments: list[str]) -> None:
     state.root.mkdir(parents=True, exist_ok=True)
-    for assignment in args.assignments or build.assignments():
+    for assignment in assignments:
         if assignment not in build.assignments():
             raise CliError(f"unknown assignment {assignment!r}; known: "
                            f"{', '.join(build.assignments())}")
@@ -55,25 +58,31 @@ def cmd_release(args: argparse.Namespace, state: CourseState) -> None:
         print(f"released {assignment}: {path} (gradebook {state.gradebook})")
 
 
-def cmd_collect(args: argparse.Namespace, state: CourseState) -> None:
-    from autograder.collect import CollectError, ZipLimits, collect
-    from autograder.report import terminal_safe
+def cmd_release(args: argparse.Namespace, state: CourseState) -> None:
+    release(state, args.assignments or build.assignments())
 
-    default = ZipLimits()  # demo has no zip options
-    limits = ZipLimits(
-        max_total_bytes=int(getattr(args, "zip_max_mib", default.max_total_bytes / MiB) * MiB),
-        max_entries=getattr(args, "zip_max_entries", default.max_entries),
-        max_ratio=getattr(args, "zip_max_ratio", default.max_ratio))
+
+def collect_into(state: CourseState, source: Path, assignment: str, *, strict: bool = True,
+                 limits: ZipLimits | None = None,
+                 max_student_id: int = MAX_STUDENT_ID) -> None:
+    from autograder.grade.collect import CollectError, collect
+
     try:
-        done = collect(Path(args.source), args.assignment, state.submitted,
-                       strict=not args.skip_unmatched, zip_limits=limits,
-                       max_student_id=args.max_student_id)
+        done = collect(Path(source), assignment, state.submitted, strict=strict,
+                       zip_limits=limits or ZipLimits(), max_student_id=max_student_id)
     except CollectError as exc:
         raise CliError(terminal_safe(exc, keep_newlines=True)) from exc
     for line in done.unmatched:
         print(f"skipped (unmatched): {terminal_safe(line)}")
-    print(f"collected {len(done.students)} submission(s) of {args.assignment} into "
+    print(f"collected {len(done.students)} submission(s) of {assignment} into "
           f"{state.submitted}")
+
+
+def cmd_collect(args: argparse.Namespace, state: CourseState) -> None:
+    limits = ZipLimits(max_total_bytes=int(args.zip_max_mib * MiB),
+                       max_entries=args.zip_max_entries, max_ratio=args.zip_max_ratio)
+    collect_into(state, Path(args.source), args.assignment, strict=not args.skip_unmatched,
+                 limits=limits, max_student_id=args.max_student_id)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -92,11 +101,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def cmd_autograde(args: argparse.Namespace, state: CourseState) -> list:
-    from autograder import backends, pipeline
-    from autograder.backends import BackendError
+def autograde(state: CourseState, settings: Settings, assignment: str | None = None,
+              student: str | None = None) -> list:
+    from autograder.grade import backends, pipeline
+    from autograder.grade.backends import BackendError
 
-    settings = _settings(args)
     if settings.scheduler and settings.backend != "dask":
         raise CliError("--scheduler needs --backend dask")
     if settings.sandbox and settings.backend == "local":
@@ -105,24 +114,26 @@ def cmd_autograde(args: argparse.Namespace, state: CourseState) -> list:
         except sandbox.SandboxUnavailable as exc:
             raise CliError(f"cannot grade in the sandbox: {exc}") from exc
     results = []
-    todo = [a for a in _assignments(state, args.assignment)
-            if state.students(a) or args.student]
-    for assignment in _assignments(state, args.assignment):
-        if assignment not in todo:
-            print(f"{assignment}: no collected submissions")
+    todo = [a for a in _assignments(state, assignment) if state.students(a) or student]
+    for name in _assignments(state, assignment):
+        if name not in todo:
+            print(f"{name}: no collected submissions")
     try:
         with backends.make(settings, state.logs / "workers") if todo else nullcontext() \
                 as backend:
-            for assignment in todo:
-                students = [args.student] if args.student else None
-                results += pipeline.autograde(state, assignment, students, settings,
-                                              backend=backend)
-                _summary(state, assignment, results)
+            for name in todo:
+                results += pipeline.autograde(state, name, [student] if student else None,
+                                              settings, backend=backend)
+                _summary(state, name, results)
     except (FileNotFoundError, BackendError) as exc:
         raise CliError(str(exc)) from exc
     if not settings.sandbox:
         print(NO_SANDBOX_WARNING, file=sys.stderr)
     return results
+
+
+def cmd_autograde(args: argparse.Namespace, state: CourseState) -> list:
+    return autograde(state, _settings(args), args.assignment, args.student)
 
 
 def _summary(state: CourseState, assignment: str, results: list) -> None:
@@ -132,85 +143,94 @@ def _summary(state: CourseState, assignment: str, results: list) -> None:
     flagged = [r for r in graded if r.needs_review]
     print(f"{assignment}: graded {len(graded)} submission(s), {len(bad)} could not be "
           f"graded (score 0), {len(flagged)} flagged for manual review"
+
           f"{' (' + ', '.join(r.student for r in flagged) + ')' if flagged else ''}; "
           f"log: {state.logs / 'autograde.log'}")
 
 
-def cmd_feedback(args: argparse.Namespace, state: CourseState) -> None:
-    from autograder import feedback
+def write_feedback(state: CourseState, assignment: str | None = None) -> None:
+    from autograder.review import feedback
 
-    for assignment in _assignments(state, args.assignment):
-        paths = feedback.generate(state.root, assignment)
-        print(f"{assignment}: {len(paths)} feedback file(s) in {state.feedback}")
+    for name in _assignments(state, assignment):
+        paths = feedback.generate(state, name)
+        print(f"{name}: {len(paths)} feedback file(s) in {state.feedback}")
+
+
+def cmd_feedback(args: argparse.Namespace, state: CourseState) -> None:
+    write_feedback(state, args.assignment)
+
+
+def export(state: CourseState, assignment: str | None = None) -> None:
+    from autograder.review import report
+
+    for name in _assignments(state, assignment):
+        if not state.record_dir(name).is_dir():
+            print(f"{name}: nothing graded yet")
+            continue
+        csv_path, json_path = report.export(state, name)
+        print(f"{name}: {csv_path}\n{' ' * len(name)}  {json_path}")
 
 
 def cmd_export(args: argparse.Namespace, state: CourseState) -> None:
-    from autograder import report
-
-    for assignment in _assignments(state, args.assignment):
-        if not (state.grades / assignment).is_dir():
-            print(f"{assignment}: nothing graded yet")
-            continue
-        csv_path, json_path = report.export(state.db_url, COURSE_ID, state.root, assignment,
-                                            state.exports)
-        print(f"{assignment}: {csv_path}\n{' ' * len(assignment)}  {json_path}")
+    export(state, args.assignment)
 
 
 def cmd_report(args: argparse.Namespace, state: CourseState) -> None:
-    from autograder import report
+    from autograder.review import report
 
     for assignment in _assignments(state, args.assignment):
         print(f"== {assignment} ==")
-        print(report.format_failures(report.failures(state.root, assignment)) or
+        print(report.format_failures(report.failures(state, assignment)) or
               "nothing graded yet")
-        review = report.format_flagged(report.flagged(state.root, assignment))
+        review = report.format_flagged(report.flagged(state, assignment))
         if review:
             print(f"\n{review}")
 
 
-def cmd_demo(args: argparse.Namespace, state: CourseState) -> None:
-    from autograder import report
+def demo(state: CourseState, settings: Settings, assignment: str | None = None,
+         limit: int | None = None) -> None:
+    """Release, make example submissions, collect, autograde, feedback, export, summary."""
+    from autograder.qa import examples
+    from autograder.review import report
+    from tfcourse.data import fetch_all
 
     start = time.monotonic()
     print("[demo] fetching data files")
-    from tfcourse.data import fetch_all
-
     fetch_all()
-    chosen = [args.assignment] if args.assignment else [
+    chosen = [assignment] if assignment else [
         a for a in build.assignments() if build.source_path(a).is_file()
     ]
-    args.assignments = chosen
     print(f"[demo] releasing {', '.join(chosen)} into {state.root}")
-    cmd_release(args, state)
-    from autograder import examples
-
-    for assignment in chosen:
-        out = state.root / "examples" / assignment
-        paths = examples.make(out, assignment, state.release, limit=args.limit)
-        print(f"[demo] {assignment}: {len(paths)} example submissions in {out}")
-        args.source, args.assignment, args.skip_unmatched = str(out), assignment, False
-        cmd_collect(args, state)
-    args.assignment, args.student = None, None
-    print(f"[demo] autograding with {args.scheduler or f'{args.workers} worker(s)'}"
-          f"{' on Dask' if args.backend == 'dask' else ''}"
-          f"{'' if not args.no_sandbox else ' WITHOUT sandbox'}")
-    cmd_autograde(args, state)
-    cmd_feedback(args, state)
-    cmd_export(args, state)
+    release(state, chosen)
+    for name in chosen:
+        out = state.examples / name
+        paths = examples.make(out, name, state.release, limit=limit)
+        print(f"[demo] {name}: {len(paths)} example submissions in {out}")
+        collect_into(state, out, name, strict=True)
+    print(f"[demo] autograding with {settings.scheduler or f'{settings.workers} worker(s)'}"
+          f"{' on Dask' if settings.backend == 'dask' else ''}"
+          f"{'' if settings.sandbox else ' WITHOUT sandbox'}")
+    autograde(state, settings)
+    write_feedback(state)
+    export(state)
     broken = []
-    for assignment in chosen:
-        data = report.table(state.db_url, COURSE_ID, state.root, assignment)
-        print(f"\n== {assignment} ==")
+    for name in chosen:
+        data = report.table(state, name)
+        print(f"\n== {name} ==")
         print(report.format_summary(data))
         reference = next((r for r in data["students"] if r["student"] == "reference"), None)
         if reference is not None and reference["total"] < data["max_total"]:
-            broken.append(f"{assignment}: {reference['total']:g} / {data['max_total']:g}")
+            broken.append(f"{name}: {reference['total']:g} / {data['max_total']:g}")
     print(f"\n[demo] done in {time.monotonic() - start:.0f} s; everything is in {state.root}")
     if broken:
         # The reference answers must get full marks; anything else is a grading fault (data
         # unreadable in the sandbox, a limit too tight, a broken check), never a student's.
         raise CliError("the reference submission lost points, so grading itself is broken: "
-                       + "; ".join(broken) + f". See {state.root / 'logs'}")
+                       + "; ".join(broken) + f". See {state.logs}")
+
+
+def cmd_demo(args: argparse.Namespace, state: CourseState) -> None:
+    demo(state, _settings(args), args.assignment, args.limit)
 
 
 def _grading_options(p: argparse.ArgumentParser) -> None:

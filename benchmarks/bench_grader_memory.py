@@ -2,7 +2,7 @@
 
     python benchmarks/bench_grader_memory.py [--workers 2] [--flood-mib 150]
 
-Builds every case of ``tests/fixtures/bad_submissions/catalogue.py`` from the
+Builds every case of ``examples/bad_submissions/catalogue.py`` from the
 ``training_basics`` release (as ``tests/test_bad_submissions.py`` does), adds one submission
 that displays two rich outputs of ``--flood-mib`` MiB each (the reported 2 x 150 MB case),
 collects them, grades them in one sandboxed batch with the catalogue's limits, then writes
@@ -30,9 +30,10 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder import build, cli, variants  # noqa: E402
-from autograder.pipeline import CourseState  # noqa: E402
-from tests.fixtures.bad_submissions.catalogue import ASSIGNMENT, CASES, Builder  # noqa: E402
+from autograder import build, cli  # noqa: E402
+from autograder.course import CourseState  # noqa: E402
+from autograder.qa import variants  # noqa: E402
+from examples.bad_submissions.catalogue import ASSIGNMENT, CASES, Builder  # noqa: E402
 
 MiB = 1 << 20
 FLOOD = '''from IPython.display import display

@@ -35,8 +35,11 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import build, sandbox, variants
-from autograder.pipeline import CourseState, Settings, autograde
+from autograder import build
+from autograder.course import CourseState  # noqa: E402
+from autograder.grade import sandbox
+from autograder.grade.pipeline import Settings, autograde
+from autograder.qa import variants
 
 IMPORTS = re.compile(r"^\s*(import|from)\s+(tensorflow|keras|numpy|pandas)\b", re.M)
 
@@ -98,7 +101,7 @@ def timed(owner: object, name: str, into: dict[str, float], label: str,
 
 
 def _cell_kind(_self: object, cell: dict, *_args: object) -> str:
-    from autograder.preprocessors import grade_id_of
+    from autograder.grade.preprocessors import grade_id_of
 
     if grade_id_of(cell):
         return "test cells (observers)"
@@ -113,9 +116,9 @@ def breakdown(state: CourseState, assignment: str, k: int, settings: Settings) -
     spare of the second)."""
     from nbclient import NotebookClient
 
-    from autograder import pipeline, worker
+    from autograder.grade import pipeline, worker
+    from autograder.grade.preprocessors import SurvivingExecute
     from autograder.judge import protocol
-    from autograder.preprocessors import SurvivingExecute
 
     site = sandbox.build_site(state.run / "site")
     snapshot = pipeline.snapshot_gradebook(state)
@@ -157,7 +160,7 @@ def breakdown(state: CourseState, assignment: str, k: int, settings: Settings) -
             stages["total (in the worker)"] = result["seconds"]
             rows.append(dict(stages))
     finally:
-        from autograder import warm
+        from autograder.grade import warm
 
         warm.discard()
         sandbox.release_scratch(run_root)
@@ -166,7 +169,7 @@ def breakdown(state: CourseState, assignment: str, k: int, settings: Settings) -
 
 def run(state: CourseState, assignment: str, settings: Settings) -> dict:
     """Grade everything once; wall time, per-submission seconds and the writer's time."""
-    from autograder.writer import Writer
+    from autograder.grade.writer import Writer
 
     recording: dict[str, float] = defaultdict(float)
     with timed(Writer, "record", recording, "recording"):

@@ -1,4 +1,4 @@
-"""The bad-submission catalogue (tests/fixtures/bad_submissions/catalogue.py), graded for real.
+"""The bad-submission catalogue (examples/bad_submissions/catalogue.py), graded for real.
 
 The whole catalogue, the reference answers included, is collected and graded as ONE batch
 through the instructor's CLI (sandboxed kernels, 2 workers, short cell and notebook limits) in
@@ -24,10 +24,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import build, cli, collect, integrity, pipeline, report, worker
-from autograder.pipeline import CourseState
-from tests.fixtures.bad_submissions import catalogue
-from tests.fixtures.bad_submissions.catalogue import ALL, ASSIGNMENT, CASES, Builder, Case
+from autograder import build, cli
+from autograder.course import COURSE_ID, CourseState
+from autograder.grade import collect, integrity, worker
+from autograder.review import report
+from examples.bad_submissions import catalogue
+from examples.bad_submissions.catalogue import ALL, ASSIGNMENT, CASES, Builder, Case
 
 GRADING = ["--workers", "2", "--cell-timeout", "30", "--notebook-timeout", "120",
            "--memory-gib", "3", "--max-processes", "256", "--cpu-seconds", "300",
@@ -169,7 +171,7 @@ def test_flags_reach_gradebook_export_report_and_feedback(batch: Batch) -> None:
     from nbgrader.api import Gradebook
 
     flagged = {c.name for c in CASES if c.expected.flags and not c.known_gap}
-    with Gradebook(batch.state.db_url, pipeline.COURSE_ID) as gb:
+    with Gradebook(batch.state.db_url, COURSE_ID) as gb:
         for case in CASES:
             if not case.expected.collected or case.known_gap:
                 continue
@@ -266,7 +268,7 @@ def test_evidence_flags_come_from_the_executor_not_from_outputs() -> None:
     evidence (written outside the kernel) raises the kernel-died flag."""
     assert worker.evidence_flags({"kernel_died": None}) == []
     flags = worker.evidence_flags({"kernel_died": "train_updates_w_and_b"})
-    assert [(f["rule"], f["cell"]) for f in flags] == [("kernel-died", "train_updates_w_and_b")]
+    assert [(f.rule, f.cell) for f in flags] == [("kernel-died", "train_updates_w_and_b")]
 
 
 def test_flags_in_export_summary_and_report(tmp_path: Path) -> None:
@@ -285,7 +287,7 @@ def test_flags_in_export_summary_and_report(tmp_path: Path) -> None:
     (grades / "eve.json").write_text(json.dumps({"status": "graded", "grades": [
         {"grade_id": "t", "score": 2.0, "max_score": 2.0}], "flags": flags}))
     (grades / "bob.json").write_text(json.dumps({"status": "graded", "grades": []}))
-    text = report.format_flagged(report.flagged(tmp_path, "a"))
+    text = report.format_flagged(report.flagged(CourseState(tmp_path), "a"))
     assert "1 submission(s)" in text and "eve (graded, 2 / 2)" in text
     assert "traceback-hiding [loss, line 3]: hides errors" in text
     assert report.flag_text(flags) == "traceback-hiding (loss): hides errors"

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autograder import variants as variants_mod
 from autograder.build import source_path
 from autograder.judge import breast_cancer as judge
 from autograder.judge import local, protocol
+from autograder.qa import variants as variants_mod
 
 ASSIGNMENT = "breast_cancer"
 ALL_VARIANTS = variants_mod.discover(ASSIGNMENT)
@@ -696,8 +696,8 @@ def test_visible_tests_name_the_mistake(name: str | None, cell: str | None,
     fails its own test cell's visible assert with a message that names it. (Visible tests call
     the student's own functions, so a wrong apply_gradient also shows in the epoch's test; the
     grade does not: the judge stubs it there.)"""
-    from autograder import harness
-    from autograder.preprocessors import grade_id_of
+    from autograder.grade.preprocessors import grade_id_of
+    from autograder.qa import harness
 
     nb = nbformat.read(source_path(ASSIGNMENT), as_version=4)
     if name is not None:
@@ -715,7 +715,7 @@ def test_visible_tests_name_the_mistake(name: str | None, cell: str | None,
     assert message in errors[cell], errors[cell]
 
 
-# ----------------------------------------------------------------------------- tfcourse.cancer
+# ------------------------------------------------------------------- tfcourse.breast_cancer
 
 
 @pytest.fixture
@@ -732,7 +732,7 @@ def chk_data_dir() -> Any:
 
 
 def test_load_raw_is_the_uncleaned_file(data_mirror: None) -> None:
-    from tfcourse import cancer
+    from tfcourse import breast_cancer as cancer
 
     df = cancer.load_raw()
     assert list(df.columns) == cancer.COLUMNS
@@ -748,7 +748,7 @@ def test_plots_draw_what_they_say() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tfcourse import cancer
+    from tfcourse import breast_cancer as cancer
 
     cancer.plot_confusion_matrix(np.array([[0], [1], [1]]), np.array([0.0, 1.0, 0.0]),
                                  title="T")

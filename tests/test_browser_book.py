@@ -1,6 +1,7 @@
 """The self-study book as a reader sees it: built in fast mode, served on loopback, in Chromium.
 
-``autograder.book`` builds every reader's notebook into a temporary folder, which a threaded
+``autograder.student.book`` builds every reader's notebook into a temporary folder, which a
+threaded
 ``http.server`` serves on 127.0.0.1. Chromium, with every request that leaves loopback
 refused, opens the index, checks the chapters are listed in course order, follows each chapter
 link and checks that the page loaded its plots (``<img>`` with a non-zero ``naturalWidth``),
@@ -18,8 +19,8 @@ import re
 import nbformat
 import pytest
 
-from autograder import book
 from autograder.build import COURSE_ORDER, assignments, reader_path
+from autograder.student import book
 from tests.browser_util import chromium_page, screenshot, serve_directory
 
 CHAPTERS = [a for a in assignments() if reader_path(a).is_file()]

@@ -1,11 +1,11 @@
 """End to end in JupyterLab: a student answers each release notebook in headless Chromium.
 
-One JupyterLab server (started the way ``python -m autograder.lab`` starts it, nbgrader's
+One JupyterLab server (started the way ``python -m autograder.student.lab`` starts it, nbgrader's
 Validate button included) serves a temporary copy of ``release/``. For every release notebook
 the test types the reference answers (``variants.as_submission``) into the exercise cells,
 runs all cells and checks that no test cell shows an error; on the first notebook it presses
 nbgrader's *Validate* and expects the success dialog; then it types a wrong answer into an
-exercise (a mutant from ``tests/fixtures/variants/``, a realistic mistake, else the release
+exercise (a mutant from ``examples/variants/``, a realistic mistake, else the release
 stub), reruns that exercise and its test, and expects the failure on the page. Screenshots go
 to ``artifacts/screenshots/lab_*.png``.
 
@@ -32,8 +32,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import lab, variants
 from autograder.build import release_path, source_path
+from autograder.qa import variants
+from autograder.student import lab
 from tests.browser_util import chromium_page, screenshot, stop_process, wait_for_http
 
 ASSIGNMENTS = lab.released_assignments()

@@ -20,9 +20,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from autograder import build, cli, examples, pipeline
-from autograder.backends import dask_backend
-from autograder.pipeline import CourseState, Settings
+from autograder import build, cli
+from autograder.course import CourseState
+from autograder.grade import pipeline
+from autograder.grade.backends import dask_backend
+from autograder.grade.pipeline import Settings
+from autograder.qa import examples
 
 VENV_BIN = Path(sys.executable).parent
 ASSIGNMENTS = ("training_basics", "breast_cancer")
@@ -86,7 +89,7 @@ def _course(root: Path, assignments: tuple[str, ...], limit: int) -> CourseState
         build.generate_release(assignment, release_dir=state.release, state_dir=state.root)
         inbox = root.parent / f"{root.name}-inbox" / assignment
         examples.make(inbox, assignment, state.release, limit=limit)
-        from autograder.collect import collect
+        from autograder.grade.collect import collect
 
         collect(inbox, assignment, state.submitted)
     return state
@@ -102,9 +105,9 @@ def message_kind(message: str) -> str:
 
 
 def _outcome(result) -> dict:
-    return {"status": result.status, "flags": result.flags,
+    return {"status": result.status, "flags": [f.to_dict() for f in result.flags],
             "reason": message_kind(result.reason),
-            "grades": {g["grade_id"]: (g["score"], g["max_score"], message_kind(g["message"]))
+            "grades": {g.grade_id: (g.score, g.max_score, message_kind(g.message))
                        for g in result.grades}}
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli, examples
+from autograder import cli
+from autograder.qa import examples
 from tfcourse import data
 
 ASSIGNMENT = "breast_cancer"  # reads its data file inside the kernel
@@ -50,9 +51,10 @@ def test_data_in_other_folders_reaches_the_sandboxed_kernel(tmp_path: Path, monk
     assert record["status"] == "graded", record.get("reason")
     assert all(g["score"] == g["max_score"] for g in record["grades"]), record["grades"]
     # the job handed to the worker names the env's folders, not the repository's defaults
-    from autograder import pipeline
+    from autograder.course import CourseState
+    from autograder.grade import pipeline
 
-    state = pipeline.CourseState(tmp_path / "state")
+    state = CourseState(tmp_path / "state")
     jobs, _ = pipeline.plan(state, ASSIGNMENT, ["reference"],
                             pipeline.Settings(force=True, sandbox=False), tmp_path / "site",
                             state.gradebook)

@@ -21,10 +21,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from autograder import variants  # noqa: E402
 from autograder.judge import fashion_mnist as judge  # noqa: E402
 from autograder.judge import local, protocol  # noqa: E402
 from autograder.judge.core import Challenge  # noqa: E402
+from autograder.qa import variants  # noqa: E402
 
 ASSIGNMENT = "fashion_mnist"
 SEEDS = (3, 17, 2024)
@@ -672,7 +672,7 @@ def test_variants_are_well_formed():
 def test_plots_draw_and_mark_wrong_predictions_red():
     import matplotlib.pyplot as plt
 
-    from tfcourse import fashion
+    from tfcourse import fashion_mnist as fashion
     from tfcourse.fashion_mnist import CLASS_NAMES
 
     fashion.plot_loss_curves({"loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.7, 1.6]})

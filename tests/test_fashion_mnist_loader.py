@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autograder.qa import fashion_idx
 from tfcourse import fashion_mnist as fm
 
 
@@ -38,9 +39,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_idx_files_round_trip(tmp_path: Path) -> None:
-    fm.write_idx_mirror(tmp_path, n_train=7, n_test=3, seed=1)
-    images = fm.read_idx(tmp_path / "train-images-idx3-ubyte.gz")
-    labels = fm.read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    fashion_idx.write_idx_mirror(tmp_path, n_train=7, n_test=3, seed=1)
+    images = fashion_idx.read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+    labels = fashion_idx.read_idx(tmp_path / "t10k-labels-idx1-ubyte.gz")
     assert images.shape == (7, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (3,) and labels.max() < 10
 
@@ -135,7 +136,7 @@ def test_mock_data_is_labelled_and_shaped_like_the_real_data(capsys) -> None:
 
 
 def test_mirror_missing_files_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
-    fm.write_idx_mirror(tmp_path, n_train=5, n_test=5)
+    fashion_idx.write_idx_mirror(tmp_path, n_train=5, n_test=5)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     monkeypatch.setenv(fm.MIRROR_ENV, str(tmp_path))
     with pytest.raises(fm.FashionMnistUnavailable, match="t10k-labels-idx1-ubyte.gz"):
@@ -158,7 +159,7 @@ def test_real_tfds_path_prepares_from_offline_mirror(
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core.download import checksums
 
-    mirror = fm.write_idx_mirror(tmp_path / "mirror", seed=3)  # the builder wants 60k/10k
+    mirror = fashion_idx.write_idx_mirror(tmp_path / "mirror", seed=3)  # the builder wants 60k/10k
     builder_cls = tfds.builder_cls("fashion_mnist")
     real_infos = builder_cls.url_infos
     fake_infos = {
@@ -177,8 +178,8 @@ def test_real_tfds_path_prepares_from_offline_mirror(
     train = list(loaded.train.as_numpy_iterator())
     test = list(loaded.test.as_numpy_iterator())
     assert (len(train), len(test)) == (60_000, 10_000)
-    want_images = fm.read_idx(mirror / "train-images-idx3-ubyte.gz")
-    want_labels = fm.read_idx(mirror / "train-labels-idx1-ubyte.gz")
+    want_images = fashion_idx.read_idx(mirror / "train-images-idx3-ubyte.gz")
+    want_labels = fashion_idx.read_idx(mirror / "train-labels-idx1-ubyte.gz")
     got = Counter((_image_digest(img[..., 0]), int(lbl)) for img, lbl in train)
     pairs = zip(want_images, want_labels, strict=True)
     want = Counter((_image_digest(img), int(lbl)) for img, lbl in pairs)

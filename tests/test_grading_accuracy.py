@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import accuracy, build, variants
+from autograder import build
+from autograder.qa import accuracy, variants
 
 ALL = [v for a in build.assignments() for v in variants.discover(a)]
 pytestmark = pytest.mark.slow

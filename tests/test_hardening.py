@@ -24,18 +24,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import (
-    build,
-    cli,
-    collect,
-    feedback,
-    pipeline,
-    report,
-    sandbox,
-    variants,
-    writer,
-)
-from autograder.pipeline import CourseState, Settings
+from autograder import build, cli
+from autograder.course import CourseState
+from autograder.grade import collect, pipeline, sandbox, writer
+from autograder.grade.pipeline import Settings
+from autograder.qa import variants
+from autograder.review import feedback, report
 
 ASSIGNMENT = "training_basics"
 MiB = 1 << 20
@@ -260,7 +254,7 @@ def test_300_mb_of_rich_output_is_truncated(batch):
     path = state.autograded / "flooder" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     assert path.stat().st_size < CAPS["max_output_bytes"] + 4 * MiB, path.stat().st_size
     assert "output truncated" in _outputs(state, "flooder")
-    html_path = feedback.generate(state.root, ASSIGNMENT, ["flooder"])[0]
+    html_path = feedback.generate(state, ASSIGNMENT, ["flooder"])[0]
     assert html_path.stat().st_size < CAPS["max_output_bytes"] + 8 * MiB
 
 
@@ -305,7 +299,7 @@ class _Active(HTMLParser):
 
 @pytest.mark.slow
 def test_feedback_html_is_sanitised(batch):
-    path = feedback.generate(batch["state"].root, ASSIGNMENT, ["prober"])[0]
+    path = feedback.generate(batch["state"], ASSIGNMENT, ["prober"])[0]
     parser = _Active()
     parser.feed(path.read_text())
     active = "\n".join(parser.found)

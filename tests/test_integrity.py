@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from nbformat.v4 import new_notebook
 
-from autograder import integrity
+from autograder.grade import integrity
 from tests.course_util import cell
 
 

@@ -17,8 +17,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import build, cli, collect, feedback, pipeline, report, variants, writer
-from autograder.pipeline import CourseState, Settings
+from autograder import build, cli
+from autograder.course import COURSE_ID, CourseState
+from autograder.grade import collect, pipeline, writer
+from autograder.grade.pipeline import Settings
+from autograder.qa import variants
+from autograder.review import feedback, report
 
 ASSIGNMENT = "training_basics"
 PROBE = r'''
@@ -92,7 +96,7 @@ def _release_and_collect(root: Path, monkeypatch_env) -> CourseState:
 
 
 def _scores(state: CourseState) -> dict[str, dict[str, float]]:
-    data = report.table(state.db_url, pipeline.COURSE_ID, state.root, ASSIGNMENT)
+    data = report.table(state, ASSIGNMENT)
     return {row["student"]: row["scores"] for row in data["students"]}
 
 
@@ -133,8 +137,8 @@ def test_mistakes_lose_points_and_corrupt_gets_zero_with_reason(graded):
     state, results = graded
     assert results["mutant"].status == "graded"
     assert results["mutant"].score < results["mutant"].max_score
-    failed = [g for g in results["mutant"].grades if g["score"] < g["max_score"]]
-    assert all(g["message"] for g in failed)
+    failed = [g for g in results["mutant"].grades if not g.passed]
+    assert failed and all(g.message for g in failed)
     corrupt = results["corrupt"]
     assert corrupt.status == "error" and "not a valid notebook" in corrupt.reason
     scores = _scores(state)
@@ -145,7 +149,7 @@ def test_mistakes_lose_points_and_corrupt_gets_zero_with_reason(graded):
 @pytest.mark.slow
 def test_feedback_has_scores_and_no_hidden_test_line(graded):
     state, results = graded
-    paths = feedback.generate(state.root, ASSIGNMENT)
+    paths = feedback.generate(state, ASSIGNMENT)
     assert len(paths) == 3
     hidden = _hidden_lines(ASSIGNMENT)
     assert hidden, "the assignment has no hidden tests to look for"
@@ -157,21 +161,20 @@ def test_feedback_has_scores_and_no_hidden_test_line(graded):
         assert "Total:" in text
     mutant_text = unescape(re.sub(r"<[^>]+>", "", (state.feedback / "mutant" / ASSIGNMENT /
                                                    f"{ASSIGNMENT}.html").read_text()))
-    failed = next(g for g in results["mutant"].grades if g["score"] < g["max_score"])
-    assert failed["message"].split(":")[0] in mutant_text
+    failed = next(g for g in results["mutant"].grades if not g.passed)
+    assert failed.message.split(":")[0] in mutant_text
 
 
 @pytest.mark.slow
 def test_export_csv_and_json(graded):
     state, _ = graded
-    csv_path, json_path = report.export(state.db_url, pipeline.COURSE_ID, state.root,
-                                        ASSIGNMENT, state.exports)
+    csv_path, json_path = report.export(state, ASSIGNMENT)
     lines = csv_path.read_text().splitlines()
     header = lines[0].split(",")
     assert header[0] == "student" and "total" in header and len(lines) == 4
     data = json.loads(json_path.read_text())
     assert {r["student"] for r in data["students"]} == {"attacker", "mutant", "corrupt"}
-    failures = report.failures(state.root, ASSIGNMENT)
+    failures = report.failures(state, ASSIGNMENT)
     assert any(f["failed"] >= 1 and f["messages"] for f in failures)
 
 
@@ -214,7 +217,7 @@ def test_interrupted_single_worker_run_resumes_to_identical_grades(
     assert _scores(state) == _scores(state_a)  # 1 worker == 2 workers, run twice
     from nbgrader.api import Gradebook
 
-    with Gradebook(state.db_url, pipeline.COURSE_ID) as gb:
+    with Gradebook(state.db_url, COURSE_ID) as gb:
         assert len(gb.find_assignment(ASSIGNMENT).submissions) == 3  # nothing duplicated
 
 
@@ -303,7 +306,7 @@ def test_no_sandbox_warns(tmp_path, monkeypatch, capsys):
 
 
 def test_missing_sandbox_refuses_to_grade(tmp_path, monkeypatch, capsys):
-    from autograder import sandbox
+    from autograder.grade import sandbox
 
     monkeypatch.setenv("TFCOURSE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)

@@ -16,7 +16,9 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tfcourse import basics, cancer, fashion  # noqa: E402
+from tfcourse import breast_cancer as cancer  # noqa: E402
+from tfcourse import fashion_mnist as fashion  # noqa: E402
+from tfcourse import training_basics as basics  # noqa: E402
 from tfcourse.fashion_mnist import CLASS_NAMES  # noqa: E402
 
 
@@ -62,11 +64,11 @@ def test_basics_plots_draw_data_history_and_surface() -> None:
 
 
 CELLS = {
-    "basics.plot_history": "from tfcourse import basics\n"
+    "basics.plot_history": "from tfcourse import training_basics as basics\n"
                            "basics.plot_history([0, 1], [0, 1], [2, 1], 1.0, 1.0)",
-    "fashion.plot_loss_curves": "from tfcourse import fashion\n"
+    "fashion.plot_loss_curves": "from tfcourse import fashion_mnist as fashion\n"
                                 "fashion.plot_loss_curves({'loss': [2, 1], 'val_loss': [2, 1]})",
-    "cancer.plot_class_histogram": "from tfcourse import cancer\n"
+    "cancer.plot_class_histogram": "from tfcourse import breast_cancer as cancer\n"
                                    "cancer.plot_class_histogram([2, 2, 4])",
     "cancer.plot_confusion_matrix": "cancer.plot_confusion_matrix([0, 1], [0, 0])",
     "cancer.plot_loss_curves": "cancer.plot_loss_curves([0.7, 0.5], [0.6, 0.4])",

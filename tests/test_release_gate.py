@@ -14,7 +14,8 @@ import pytest
 from nbgrader.validator import Validator
 from traitlets.config import Config
 
-from autograder import build, harness
+from autograder import build
+from autograder.qa import harness
 
 ASSIGNMENTS = build.assignments()
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
 from autograder.build import REPO_ROOT
+from autograder.grade import sandbox
 
 
 @pytest.fixture(scope="module", autouse=True)

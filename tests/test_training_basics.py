@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from autograder import variants
 from autograder.judge import local
 from autograder.judge import training_basics as judge
 from autograder.observe import training_basics as observe
+from autograder.qa import variants
 
 ASSIGNMENT = "training_basics"
 

@@ -1,4 +1,5 @@
-"""Fashion-MNIST through tensorflow_datasets: real data, an offline mirror, or labelled mock data.
+"""Fashion-MNIST through tensorflow_datasets (real data, an offline mirror, or labelled mock
+data), and the notebook's plots (loss curves, a grid of labelled predictions).
 
 The real path is always ``tfds.load("fashion_mnist", ...)``. Where the data comes from:
 
@@ -19,17 +20,18 @@ The real path is always ``tfds.load("fashion_mnist", ...)``. Where the data come
 
 from __future__ import annotations
 
-import gzip
 import html
 import os
 import socket
-import struct
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tfcourse.data import REPO_ROOT
 from tfcourse.mode import fast_mode
@@ -253,42 +255,81 @@ def load(source: str | None = None, *, verbose: bool = True) -> Loaded:
     return Loaded(train, test, info, False, origin)
 
 
-def write_idx_mirror(
-    folder: Path, n_train: int = 60_000, n_test: int = 10_000, seed: int = 0
-) -> Path:
-    """Write four IDX files in the real format (gzip, big-endian headers) into ``folder``.
+# ---------------------------------------------------------------- plots (drawing code only)
+# The functions return ``None`` (``plt.gcf()`` is the figure), so a cell that ends with a call
+# shows the plot once and no object repr.
 
-    TFDS's fashion_mnist builder expects the published counts (60,000 / 10,000), so those are
-    the defaults. Images are mostly black with a random 6x6 patch (unique, and small once
-    gzipped); labels are random. The checksums differ from the published files, so TFDS's
-    checksum check rejects them unless a test registers their checksums.
+RIGHT_COLOUR = "black"
+WRONG_COLOUR = "red"
+
+
+def _as_floats(values: Sequence[Any]) -> list[float]:
+    return [float(np.asarray(v.numpy() if hasattr(v, "numpy") else v)) for v in values]
+
+
+def plot_loss_curves(
+    history: Mapping[str, Sequence[Any]],
+    title: str = "Loss per epoch",
+    ax: Any = None,
+) -> None:
+    """Plot ``history["loss"]`` and ``history["val_loss"]`` against the epoch (on ``ax`` if given).
+
+    ``history`` is a dict of per-epoch lists such as the one ``fit_custom`` returns, or
+    ``keras.callbacks.History.history``.
     """
-    import numpy as np
+    import matplotlib.pyplot as plt
 
-    rng = np.random.default_rng(seed)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = np.zeros((n, 28, 28), dtype=np.uint8)
-        images[:, 11:17, 11:17] = rng.integers(0, 256, size=(n, 6, 6), dtype=np.uint8)
-        labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
-        with gzip.GzipFile(folder / f"{prefix}-images-idx3-ubyte.gz", "wb", mtime=0) as fh:
-            fh.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-        with gzip.GzipFile(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb", mtime=0) as fh:
-            fh.write(struct.pack(">II", 2049, n) + labels.tobytes())
-    return folder
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    for key, label, style in (("loss", "train", "o-"), ("val_loss", "validation", "s--")):
+        if key in history and len(history[key]):
+            values = _as_floats(history[key])
+            ax.plot(range(1, len(values) + 1), values, style, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
 
 
-def read_idx(path: Path) -> Any:
-    """Read one (gzipped) IDX file into a numpy array; checks the magic number."""
-    import numpy as np
+def plot_predictions(
+    images: Any,
+    labels: Any,
+    predictions: Any,
+    class_names: Sequence[str],
+    columns: int = 8,
+    max_images: int = 32,
+) -> None:
+    """Grid of images titled ``predicted (true)``; wrong predictions in red.
 
-    with gzip.open(path, "rb") as fh:
-        raw = fh.read()
-    magic, count = struct.unpack(">II", raw[:8])
-    if magic == 2049:
-        return np.frombuffer(raw, dtype=np.uint8, offset=8, count=count)
-    if magic == 2051:
-        rows, cols = struct.unpack(">II", raw[8:16])
-        return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(count, rows, cols)
-    raise ValueError(f"{path} is not an IDX file (magic {magic})")
+    ``images`` are flat 784-vectors or 28x28 arrays in [0, 1]; ``predictions`` are class
+    probabilities (one row per image) or predicted class ids.
+    """
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)[:max_images]
+    labels = np.asarray(labels).reshape(-1)[: len(images)].astype(int)
+    predictions = np.asarray(predictions)[: len(images)]
+    predicted = predictions.argmax(axis=-1) if predictions.ndim == 2 else predictions.astype(int)
+    n = len(images)
+    columns = max(1, min(columns, n))
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows), squeeze=False)
+    for index, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if index >= n:
+            continue
+        ax.imshow(images[index].reshape(28, 28), cmap="binary")
+        wrong = predicted[index] != labels[index]
+        ax.set_title(
+            f"{class_names[predicted[index]]}\n({class_names[labels[index]]})",
+            fontsize=7,
+            color=WRONG_COLOUR if wrong else RIGHT_COLOUR,
+        )
+    wrong_count = int(np.sum(predicted != labels))
+    fig.suptitle(f"predicted (true): {wrong_count} of {n} wrong, in red", fontsize=9)
+    fig.tight_layout()

@@ -5,7 +5,8 @@ observation folder is the kernel's, so everything read from it is treated as hos
 opened without following symlinks, must be regular files under :data:`MAX_OBSERVATION_BYTES`,
 must parse as JSON within :data:`MAX_JSON_DEPTH`, must name their grade cell and carry this
 run's nonce. :func:`harvest` runs right after each grade cell (from the executor, see
-``autograder.preprocessors.SurvivingExecute``), so an observation counts only if it was written
+``autograder.grade.preprocessors.SurvivingExecute``), so an observation counts only if it was
+written
 while that very test cell ran: a test cell that never executed never scores.
 """
 

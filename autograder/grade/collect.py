@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.sandbox import copy_file_nofollow
+from autograder.grade.sandbox import copy_file_nofollow
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_STUDENT_ID = 64  # characters; file names built from an id must stay under 255 bytes

@@ -23,7 +23,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from autograder.worker import GradeResult
+from autograder.course import CourseState
+from autograder.records import GradeResult, GradeRow
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -52,46 +53,35 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 class Writer:
     """Record results into the gradebook at ``db_url`` and the state folders."""
 
-    def __init__(self, state: Path, db_url: str, course_id: str, log: logging.Logger):
-        self.state = Path(state)
-        self.db_url = db_url
-        self.course_id = course_id
+    def __init__(self, state: CourseState, log: logging.Logger):
+        self.state = state
+        self.db_url = state.db_url
+        self.course_id = state.course_id
         self.log = log
 
-    def record_path(self, assignment: str, student: str) -> Path:
-        return self.state / "grades" / assignment / f"{student}.json"
-
-    def autograded_path(self, assignment: str, student: str) -> Path:
-        return self.state / "autograded" / student / assignment / f"{assignment}.ipynb"
-
-    def record(self, result: GradeResult, timestamp: str | None = None,
-               extra: dict | None = None) -> None:
-        """Store one result (graded or not: a failed submission gets 0 with its reason).
-
-        ``extra``: more fields for the grade record (e.g. ``attempts`` of a timeout)."""
+    def record(self, result: GradeResult, timestamp: str | None = None) -> None:
+        """Store one result (graded or not: a failed submission gets 0 with its reason)."""
         if result.status == "graded" and result.autograded:
-            atomic_write(self.autograded_path(result.assignment, result.student),
+            atomic_write(self.state.autograded_notebook(result.assignment, result.student),
                          result.autograded)
         if result.status != "graded":
             result.grades = self._zero_grades(result)
         self._gradebook(result, timestamp)
         data = result.to_dict()
-        data.pop("autograded", None)
-        data.pop("log", None)
-        data.update(extra or {})
-        atomic_write(self.record_path(result.assignment, result.student),
+        for transient in ("autograded", "log"):
+            data.pop(transient, None)
+        if data.get("attempts") is None:
+            data.pop("attempts", None)
+        atomic_write(self.state.record_path(result.assignment, result.student),
                      json.dumps(data, indent=1, sort_keys=True))
 
-    def _zero_grades(self, result: GradeResult) -> list[dict]:
+    def _zero_grades(self, result: GradeResult) -> list[GradeRow]:
         from nbgrader.api import Gradebook
 
         with Gradebook(self.db_url, self.course_id) as gb:
             assignment = gb.find_assignment(result.assignment)
-            return [
-                {"grade_id": cell.name, "notebook": notebook.name, "score": 0.0,
-                 "max_score": float(cell.max_score), "message": result.reason}
-                for notebook in assignment.notebooks for cell in notebook.grade_cells
-            ]
+            return [GradeRow(cell.name, notebook.name, 0.0, float(cell.max_score), result.reason)
+                    for notebook in assignment.notebooks for cell in notebook.grade_cells]
 
     def _gradebook(self, result: GradeResult, timestamp: str | None) -> None:
         from nbgrader.api import Gradebook, MissingEntry
@@ -103,13 +93,13 @@ class Writer:
             gb.update_or_create_submission(result.assignment, result.student, **kwargs)
             for row in result.grades:
                 try:
-                    grade = gb.find_grade(row["grade_id"], row["notebook"], result.assignment,
+                    grade = gb.find_grade(row.grade_id, row.notebook, result.assignment,
                                           result.student)
                 except MissingEntry:
                     self.log.warning("%s/%s: no grade cell %s in the gradebook", result.student,
-                                     result.assignment, row["grade_id"])
+                                     result.assignment, row.grade_id)
                     continue
-                grade.auto_score = row["score"]
+                grade.auto_score = row.score
                 # formgrader shows "needs manual grade" for the submission; an instructor's
                 # manual score or a regrade without flags clears it
                 grade.needs_manual_grade = result.needs_review

@@ -2,15 +2,15 @@
 
 When a job with ``warm_kernel`` starts, :func:`prepare_next` builds a private folder for the
 *next* submission of this grading process (its own tmpfs, scratch, observation / challenge /
-oracle folders and kernelspec, exactly as :func:`autograder.worker.grade` makes them) and starts
-that submission's sandboxed kernel there, which imports TensorFlow, Keras, NumPy and pandas
-while the current submission is graded. The import binds no name (``__import__``), keeps no
-history and prints nothing to the notebook, so the student's cells see what a fresh kernel
+oracle folders and kernelspec, exactly as :func:`autograder.grade.worker.grade` makes them) and
+starts that submission's sandboxed kernel there, which imports TensorFlow, Keras, NumPy and
+pandas while the current submission is graded. The import binds no name (``__import__``), keeps
+no history and prints nothing to the notebook, so the student's cells see what a fresh kernel
 shows them, only faster.
 
 When the next job arrives, :func:`claim` hands that folder to it (the submission's files are then
 copied into its scratch) and :func:`handover` gives the already started kernel manager to the
-executor (:meth:`autograder.preprocessors.SurvivingExecute.create_kernel_manager`), which
+executor (:meth:`autograder.grade.preprocessors.SurvivingExecute.create_kernel_manager`), which
 shuts the kernel down after the notebook like any other. A spare is never reused: it belongs to
 exactly one submission, and a spare that does not fit the job (other limits, folders, worker
 sandbox off) or whose kernel died is discarded, and the job starts cold. A spare runs under
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder import sandbox
+from autograder.grade import sandbox
 
 WARM_UP = 'for _m in ("tensorflow", "keras", "numpy", "pandas"): __import__(_m)\ndel _m\n'
 HIST_ARG = "--HistoryManager.hist_file=:memory:"  # what nbclient gives a kernel it starts

@@ -1,14 +1,14 @@
 """Autograde every collected submission: plan jobs, run N sandboxed workers, record results.
 
-* :class:`CourseState` names every folder of the runtime state (``course_state/`` or
-  ``$TFCOURSE_STATE_DIR``); nothing of the pipeline writes anywhere else.
-* :func:`plan` makes one :class:`~autograder.worker.GradeJob` per submission whose key (hash of
+* the runtime state is a :class:`autograder.course.CourseState`; nothing of the pipeline
+  writes anywhere else.
+* :func:`plan` makes one :class:`~autograder.records.GradeJob` per submission whose key (hash of
   the submitted files, the release and the source notebook) differs from its grade record.
-* :func:`run_jobs` keeps ``workers`` worker processes busy (:func:`autograder.worker.serve`),
+* :func:`run_jobs` keeps ``workers`` worker processes busy (:func:`autograder.grade.worker.serve`),
   kills one that exceeds the per-notebook wall-clock limit (its sandboxed kernel dies with it,
   ``bwrap --die-with-parent``), replaces crashed workers, and hands each result to the single
-  :class:`~autograder.writer.Writer` as soon as it arrives. ``Settings.backend = "dask"``
-  runs the same jobs on a Dask cluster instead (:mod:`autograder.backends`); recording is the
+  :class:`~autograder.grade.writer.Writer` as soon as it arrives. ``Settings.backend = "dask"``
+  runs the same jobs on a Dask cluster instead (:mod:`autograder.grade.backends`); recording is the
   same.
 
 Hardening (docs/grading.md, "Limits"): the main process gives each job a private folder of
@@ -41,88 +41,22 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder import build, sandbox
-from autograder.collect import MAX_STUDENT_ID, student_id_problem
-from autograder.report import terminal_safe
-from autograder.sandbox import MiB, SandboxConfig
-from autograder.worker import GradeJob, GradeResult, static_flags
-from tfcourse.data import data_dir
-from tfcourse.fashion_mnist import tfds_dir
+from autograder import build
+from autograder.course import COURSE_ID, CourseState
+from autograder.grade import sandbox
+from autograder.grade.collect import MAX_STUDENT_ID, student_id_problem
+from autograder.grade.sandbox import MiB, SandboxConfig
+from autograder.grade.worker import static_flags
+from autograder.records import GradeJob, GradeResult, terminal_safe
 
 if TYPE_CHECKING:
-    from autograder.backends import Backend
+    from autograder.grade.backends import Backend
 
-COURSE_ID = "tf_custom_training"
 NO_SANDBOX_WARNING = (
     "WARNING: grading WITHOUT the sandbox (--no-sandbox): student code runs with your "
     "permissions and can read the hidden tests, the gradebook and other students' work. "
     "Only use this for trusted notebooks."
 )
-
-
-@dataclass(frozen=True)
-class CourseState:
-    """The folders of nbgrader's runtime state (layout of nbgrader_config.py)."""
-
-    root: Path
-
-    @classmethod
-    def default(cls) -> CourseState:
-        return cls(Path(os.environ.get("TFCOURSE_STATE_DIR") or build.REPO_ROOT / "course_state"))
-
-    @property
-    def gradebook(self) -> Path:
-        return self.root / "gradebook.db"
-
-    @property
-    def db_url(self) -> str:
-        return f"sqlite:///{self.gradebook}"
-
-    @property
-    def release(self) -> Path:
-        return self.root / "release"
-
-    @property
-    def submitted(self) -> Path:
-        return self.root / "submitted"
-
-    @property
-    def autograded(self) -> Path:
-        return self.root / "autograded"
-
-    @property
-    def feedback(self) -> Path:
-        return self.root / "feedback"
-
-    @property
-    def grades(self) -> Path:
-        return self.root / "grades"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def exports(self) -> Path:
-        return self.root / "exports"
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    def release_dir(self, assignment: str) -> Path:
-        """The generated release of ``assignment`` (state copy first, else the repo's)."""
-        own = self.release / assignment
-        return own if own.is_dir() else build.RELEASE / assignment
-
-    def submission_dir(self, assignment: str, student: str) -> Path:
-        return self.submitted / student / assignment
-
-    def students(self, assignment: str) -> list[str]:
-        if not self.submitted.is_dir():
-            return []
-        return sorted(p.name for p in self.submitted.iterdir()
-                      if (p / assignment).is_dir())
 
 
 class _SafeFormatter(logging.Formatter):
@@ -195,7 +129,7 @@ class Settings:
     max_student_id: int = MAX_STUDENT_ID  # longer ids (or other characters) are not graded
     worker_log_bytes: int = 16 * MiB  # a worker log is rotated (one old copy) past this size
     scratch_root: str = ""  # where job folders go ("" -> the system temp folder)
-    backend: str = "local"  # local (process pool) | dask (autograder.backends.dask_backend)
+    backend: str = "local"  # local (process pool) | dask (autograder.grade.backends.dask_backend)
     scheduler: str = ""  # dask: tcp://HOST:PORT of a running scheduler ("" -> LocalCluster)
     warm_kernels: bool = False  # start each worker's next sandboxed kernel in advance
 
@@ -251,7 +185,7 @@ def plan(
                                      "link (not followed)")
             key = submission_key(state, assignment, student)
             old = {} if settings.force else _read_record(
-                state.grades / assignment / f"{student}.json")
+                state.record_path(assignment, student))
             # graded and error (a broken notebook) are final for this key; a timeout or a
             # crashed worker may have been the machine's fault: try again, up to max_attempts.
             if old.get("key") == key and (old.get("status") in ("graded", "error")
@@ -271,7 +205,7 @@ def plan(
             cell_timeout=settings.cell_timeout, site_dir=str(site_dir),
             # the same env-aware folders the student package reads (TFCOURSE_DATA_DIR,
             # TFCOURSE_TFDS_DIR), so the graded kernel sees the data wherever it lives
-            data_dir=str(data_dir()), tfds_dir=str(tfds_dir()), course_id=COURSE_ID,
+            data_dir=str(state.data_dir()), tfds_dir=str(state.tfds_dir()), course_id=COURSE_ID,
         ))
     return jobs, skipped
 
@@ -286,7 +220,7 @@ class _Slot:
     copy pointing at the job's private folder)."""
 
     def __init__(self, ctx: mp.context.BaseContext, index: int, log_dir: Path | None):
-        from autograder.worker import serve
+        from autograder.grade.worker import serve
 
         self.index = index
         self.log_dir = log_dir
@@ -394,7 +328,7 @@ def rotate_logs(log_dir: Path | None, max_bytes: int) -> None:
             with open(path, "rb") as fh:
                 fh.seek(max(0, size - max_bytes // 2))
                 tail = fh.read(max_bytes // 2)
-            from autograder.writer import atomic_write_bytes
+            from autograder.grade.writer import atomic_write_bytes
 
             atomic_write_bytes(path.with_name(path.name + ".1"), tail)
             os.truncate(path, 0)
@@ -517,11 +451,11 @@ def autograde(
 ) -> list[GradeResult]:
     """Grade the collected submissions of ``assignment``; return this run's results.
 
-    ``backend``: an entered :mod:`autograder.backends` backend to reuse (several assignments
+    ``backend``: an entered :mod:`autograder.grade.backends` backend to reuse (several assignments
     on one cluster); by default one is made from ``settings`` for this call."""
     from tqdm import tqdm
 
-    from autograder.writer import Writer
+    from autograder.grade.writer import Writer
 
     settings = settings or Settings()
     log = logger(state)
@@ -548,32 +482,30 @@ def autograde(
     release_stale_runs(settings.scratch_root)
     refused: list[GradeResult] = []
     jobs, skipped = plan(state, assignment, students, settings, site, snapshot, refused)
-    for job in jobs:  # autograder.warm: with the sandbox only
+    for job in jobs:  # autograder.grade.warm: with the sandbox only
         job.warm_kernel = settings.warm_kernels and settings.sandbox
     for student in skipped:
         log.info("%s/%s: unchanged since last graded, skipped", student, assignment)
     if skipped:
         out(f"{len(skipped)} submission(s) unchanged since graded, skipped (use --force to "
             "regrade)")
-    writer = Writer(state.root, state.db_url, COURSE_ID, log)
+    writer = Writer(state, log)
     results: list[GradeResult] = []
     bar = tqdm(total=len(jobs) + len(refused), desc=f"grading {assignment}", unit="nb",
                disable=not settings.progress or not (jobs or refused), file=sys.stderr)
 
     def record(job: GradeJob | None, result: GradeResult) -> None:
-        old = _read_record(state.grades / assignment / f"{result.student}.json") \
+        old = _read_record(state.record_path(assignment, result.student)) \
             if student_id_problem(result.student, settings.max_student_id) is None else {}
-        extra = {}
         if result.status in ("timeout", "crashed"):
-            attempts = _attempts(old, result.key) + 1
-            extra["attempts"] = attempts
+            attempts = result.attempts = _attempts(old, result.key) + 1
             if attempts >= settings.max_attempts:
                 result.reason += (f" (attempt {attempts} of {settings.max_attempts}: not "
                                   "retried for these files; --force grades it again)")
             else:
                 result.reason += f" (attempt {attempts} of {settings.max_attempts})"
         timestamp = _timestamp(job) if job is not None else None
-        writer.record(result, timestamp, **({"extra": extra} if extra else {}))
+        writer.record(result, timestamp)
         if result.log and student_id_problem(result.student, settings.max_student_id) is None:
             (state.logs / "submissions").mkdir(parents=True, exist_ok=True)
             (state.logs / "submissions" / f"{result.student}_{assignment}.log").write_text(
@@ -596,7 +528,7 @@ def autograde(
         log.info("%s/%s: %s %.1f/%.1f in %.1f s%s%s", result.student, assignment,
                  result.status, result.score, result.max_score, result.seconds,
                  f" ({result.reason})" if result.reason else "",
-                 f" NEEDS REVIEW: {'; '.join(f['reason'] for f in result.flags)}"
+                 f" NEEDS REVIEW: {'; '.join(f.reason for f in result.flags)}"
                  if result.flags else "")
         results.append(result)
         bar.update(1)
@@ -607,7 +539,7 @@ def autograde(
         if backend is not None:
             backend.run(jobs, on_result)
         elif jobs:
-            from autograder import backends
+            from autograder.grade import backends
 
             with backends.make(settings, state.logs / "workers", out) as made:
                 made.run(jobs, on_result)

@@ -1,9 +1,9 @@
 """Grading accuracy: do correct answers get full credit and does every mutant lose points
 in its own exercise only?
 
-``python -m autograder.accuracy [--repeat 2] [--assignment A] [--json out.json]`` grades every
+``python -m autograder.qa.accuracy [--repeat 2] [--assignment A] [--json out.json]`` grades every
 variant of ``examples/variants/`` (each in a fresh kernel, in fast mode, through the judge with
-fresh challenges: :func:`autograder.harness.run_judged`) and prints a table per exercise and
+fresh challenges: :func:`autograder.qa.harness.run_judged`) and prints a table per exercise and
 overall, then lists every misgraded case. With ``--repeat 2`` each variant is graded twice
 (with different challenges) and any difference in outcomes is reported. Exit status 1 if
 anything is misgraded.
@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from autograder import build, harness, variants
-from autograder.harness import CellResult
+from autograder import build
+from autograder.qa import harness, variants
+from autograder.qa.harness import CellResult
 
 
 @dataclass
@@ -157,7 +158,7 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.accuracy", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m autograder.qa.accuracy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--assignment", action="append", help="default: all")
     parser.add_argument("--repeat", type=int, default=2, help="grade each variant N times")

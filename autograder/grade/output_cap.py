@@ -19,7 +19,7 @@ every later output of the notebook would be lost. A huge message's raw frames th
 through the grader's memory once, bounded by what the kernel can build under its RLIMIT_AS.
 
 The cap is ``max_output_bytes`` of the sandbox configuration (kernelspec metadata, written by
-:func:`autograder.sandbox.write_kernelspec`), else the ``OutputCap.max_output_bytes`` trait.
+:func:`autograder.grade.sandbox.write_kernelspec`), else the ``OutputCap.max_output_bytes`` trait.
 """
 
 from __future__ import annotations

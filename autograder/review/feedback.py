@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import copy
 import html
-import json
 import re
 from pathlib import Path
 
 import nbformat
 
 from autograder.build import BEGIN_HIDDEN, END_HIDDEN, _strip_blocks
+from autograder.course import CourseState
+from autograder.records import GradeResult, load_records
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # outputs that run code in the reader's browser: never rendered
@@ -54,29 +55,25 @@ def sanitise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def _score_table(record: dict) -> str:
+def _score_table(record: GradeResult) -> str:
     rows = [
         "| exercise (test cell) | score | message |", "|---|---|---|",
     ]
-    for g in record.get("grades", []):
-        message = (g.get("message") or "passed" if g["score"] >= g["max_score"]
-                   else g.get("message") or "failed")
+    for g in record.grades:
+        message = g.message or ("passed" if g.passed else "failed")
         message = html.escape(message.replace("\n", " ").replace("|", "\\|"))
-        rows.append(f"| `{g['grade_id']}` | {g['score']:g} / {g['max_score']:g} | {message} |")
-    total = sum(g["score"] for g in record.get("grades", []))
-    possible = sum(g["max_score"] for g in record.get("grades", []))
-    head = (f"# Feedback: {html.escape(record['assignment'])}, {html.escape(record['student'])}"
-            f"\n\n**Total: {total:g} / ")
-    head += f"{possible:g}**\n\n"
-    if record.get("status") != "graded":
-        head += (f"**Your notebook could not be graded ({record['status']}):** "
-                 f"{html.escape(record.get('reason', ''))}\n\n")
-    if record.get("flags"):
+        rows.append(f"| `{g.grade_id}` | {g.score:g} / {g.max_score:g} | {message} |")
+    head = (f"# Feedback: {html.escape(record.assignment)}, {html.escape(record.student)}"
+            f"\n\n**Total: {record.score:g} / {record.max_score:g}**\n\n")
+    if record.status != "graded":
+        head += (f"**Your notebook could not be graded ({record.status}):** "
+                 f"{html.escape(record.reason)}\n\n")
+    if record.needs_review:
         head += REVIEW_NOTE + "\n\n"
     return head + "\n".join(rows)
 
 
-def render(record: dict, autograded: Path | None) -> str:
+def render(record: GradeResult, autograded: Path | None) -> str:
     """HTML feedback for one grade record (and its autograded notebook, if any)."""
     from nbconvert import HTMLExporter
 
@@ -93,21 +90,17 @@ def render(record: dict, autograded: Path | None) -> str:
     return body
 
 
-def generate(state_root: Path, assignment: str, students: list[str] | None = None) -> list[Path]:
+def generate(state: CourseState, assignment: str,
+             students: list[str] | None = None) -> list[Path]:
     """Write ``feedback/<student>/<assignment>/<assignment>.html`` for every grade record."""
-    from autograder.writer import atomic_write
+    from autograder.grade.writer import atomic_write
 
-    state_root = Path(state_root)
-    records = sorted((state_root / "grades" / assignment).glob("*.json"))
     written = []
-    for path in records:
-        record = json.loads(path.read_text())
-        if students and record["student"] not in students:
+    for record in load_records(state.record_dir(assignment)).values():
+        if students and record.student not in students:
             continue
-        autograded = (state_root / "autograded" / record["student"] / assignment
-                      / f"{assignment}.ipynb")
-        target = state_root / "feedback" / record["student"] / assignment / f"{assignment}.html"
-        atomic_write(target, render(record, autograded if record["status"] == "graded"
-                                    else None))
+        autograded = state.autograded_notebook(assignment, record.student)
+        target = state.feedback_page(assignment, record.student)
+        atomic_write(target, render(record, autograded if record.status == "graded" else None))
         written.append(target)
     return written

@@ -14,21 +14,10 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 
 import nbformat
 
-
-@dataclass(frozen=True)
-class Flag:
-    rule: str
-    reason: str
-    cell: str  # grade id or cell id where it was seen
-    line: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+from autograder.records import Flag
 
 _WATCHED_MODULES = {"np", "numpy", "tf", "tensorflow", "keras", "math", "sklearn", "builtins",
                     "unittest", "pytest", "IPython", "autograder", "nbgrader"}

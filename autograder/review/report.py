@@ -1,7 +1,7 @@
 """Grade export (CSV + JSON from the gradebook) and the per-check failure report.
 
 Scores come from nbgrader's gradebook (the single source of truth); failure messages, the
-grading status and the integrity flags (``autograder.integrity``: a submission that needs
+grading status and the integrity flags (``autograder.grade.integrity``: a submission that needs
 manual review, and why) come from the grade records the writer keeps next to it.
 """
 
@@ -10,41 +10,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
-from autograder.writer import atomic_write
-
-# ANSI/VT escape sequences (CSI, OSC, other ESC sequences), then any other control character
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-                      r"|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CONTROLS_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from autograder.course import CourseState
+from autograder.grade.writer import atomic_write
+from autograder.records import Flag, GradeResult, GradeRow, load_records, terminal_safe
 
 
-def terminal_safe(text: object, keep_newlines: bool = False) -> str:
-    """``text`` without escape sequences or control characters (a student's exception message
-    or file name cannot move the cursor, recolour or retitle the instructor's terminal).
-    Tabs and, with ``keep_newlines``, newlines are kept; otherwise they become spaces."""
-    text = _ESCAPES.sub("", str(text))
-    if keep_newlines:
-        return _CONTROLS.sub("", text.replace("\r\n", "\n"))
-    return _CONTROLS_LINE.sub(" ", text.replace("\r", ""))
+def _records(state: CourseState, assignment: str) -> dict[str, GradeResult]:
+    return load_records(state.record_dir(assignment))
 
 
-def _records(state_root: Path, assignment: str) -> dict[str, dict]:
-    folder = Path(state_root) / "grades" / assignment
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
-
-
-def table(db_url: str, course_id: str, state_root: Path, assignment: str) -> dict:
-    """Scores per student and grade cell, read from the gradebook."""
+def table(state: CourseState, assignment: str) -> dict:
+    """Scores per student and grade cell, read from the gradebook (where an instructor's
+    manual grades also land); status, reason and flags from the grade records."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    records = _records(state_root, assignment)
+    records = _records(state, assignment)
     rows = []
-    with Gradebook(db_url, course_id) as gb:
+    with Gradebook(state.db_url, state.course_id) as gb:
         nb_assignment = gb.find_assignment(assignment)
         columns = [(nb.name, cell.name, float(cell.max_score))
                    for nb in nb_assignment.notebooks for cell in nb.grade_cells]
@@ -57,16 +42,19 @@ def table(db_url: str, course_id: str, state_root: Path, assignment: str) -> dic
             for nb in submission.notebooks:
                 for grade in nb.grades:
                     scores[grade.name] = float(grade.score or 0.0)
-            record = records.get(student, {})
+            record = records.get(student) or GradeResult(assignment, student, "", "not graded",
+                                                         seconds=None)
+            book = GradeResult(assignment, student, record.key, record.status, grades=[
+                GradeRow(name, nb, scores.get(name, 0.0), pts) for nb, name, pts in columns])
             rows.append({
                 "student": student,
-                "scores": {name: scores.get(name, 0.0) for _, name, _ in columns},
-                "total": round(sum(scores.values()), 6),
-                "status": record.get("status", "not graded"),
-                "reason": record.get("reason", ""),
-                "seconds": record.get("seconds"),
-                "needs_review": bool(record.get("flags")),
-                "flags": record.get("flags", []),
+                "scores": book.scores(),
+                "total": round(book.score, 6),
+                "status": record.status,
+                "reason": record.reason,
+                "seconds": record.seconds,
+                "needs_review": record.needs_review,
+                "flags": [f.to_dict() for f in record.flags],
             })
     return {
         "assignment": assignment,
@@ -77,10 +65,11 @@ def table(db_url: str, course_id: str, state_root: Path, assignment: str) -> dic
     }
 
 
-def export(db_url: str, course_id: str, state_root: Path, assignment: str,
-           out_dir: Path) -> tuple[Path, Path]:
-    """Write ``<assignment>_grades.csv`` and ``.json`` (one row per student)."""
-    data = table(db_url, course_id, state_root, assignment)
+def export(state: CourseState, assignment: str, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """Write ``<assignment>_grades.csv`` and ``.json`` (one row per student) into ``out_dir``
+    (default: the state's ``exports/``)."""
+    out_dir = state.exports if out_dir is None else out_dir
+    data = table(state, assignment)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     grade_ids = [c["grade_id"] for c in data["columns"]]
@@ -99,21 +88,14 @@ def export(db_url: str, course_id: str, state_root: Path, assignment: str,
 
 def flag_text(flags: list[dict]) -> str:
     """Flags as one line: ``rule (cell): reason; ...``."""
-    return "; ".join(f"{f['rule']} ({f['cell']}): {f['reason']}" if f.get("cell")
-                     else f"{f['rule']}: {f['reason']}" for f in flags)
+    return "; ".join(str(Flag.from_dict(f)) for f in flags)
 
 
-def flagged(state_root: Path, assignment: str) -> list[dict]:
+def flagged(state: CourseState, assignment: str) -> list[dict]:
     """Submissions with integrity flags: student, status, score, flags (sorted by student)."""
-    rows = []
-    for student, record in _records(state_root, assignment).items():
-        if record.get("flags"):
-            grades = record.get("grades", [])
-            rows.append({"student": student, "status": record.get("status", ""),
-                         "score": sum(g["score"] for g in grades),
-                         "max_score": sum(g["max_score"] for g in grades),
-                         "flags": record["flags"]})
-    return rows
+    return [{"student": student, "status": record.status, "score": record.score,
+             "max_score": record.max_score, "flags": [f.to_dict() for f in record.flags]}
+            for student, record in _records(state, assignment).items() if record.flags]
 
 
 def format_flagged(rows: list[dict]) -> str:
@@ -130,18 +112,17 @@ def format_flagged(rows: list[dict]) -> str:
     return "\n".join(terminal_safe(line) for line in lines)
 
 
-def failures(state_root: Path, assignment: str, top: int = 3) -> list[dict]:
+def failures(state: CourseState, assignment: str, top: int = 3) -> list[dict]:
     """Per test cell: how many students failed it and the most common failure messages."""
     stats: dict[str, dict] = {}
-    records = _records(state_root, assignment)
-    for record in records.values():
-        for g in record.get("grades", []):
-            entry = stats.setdefault(g["grade_id"], {"grade_id": g["grade_id"], "failed": 0,
-                                                     "graded": 0, "messages": Counter()})
+    for record in _records(state, assignment).values():
+        for g in record.grades:
+            entry = stats.setdefault(g.grade_id, {"grade_id": g.grade_id, "failed": 0,
+                                                  "graded": 0, "messages": Counter()})
             entry["graded"] += 1
-            if g["score"] < g["max_score"]:
+            if not g.passed:
                 entry["failed"] += 1
-                entry["messages"][(g.get("message") or "(no message)")[:200]] += 1
+                entry["messages"][(g.message or "(no message)")[:200]] += 1
     return [
         {**e, "messages": e["messages"].most_common(top)} for e in stats.values()
     ]

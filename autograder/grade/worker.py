@@ -4,11 +4,11 @@
 submission, in its own scratch folder), runs nbgrader's own ``Autograde`` converter in-process
 through :class:`nbgrader.apps.NbGraderAPI` (hidden tests restored from the gradebook, locked
 cells overwritten, missing test cells re-added), with the kernel confined by
-:mod:`autograder.sandbox`, and returns the scores read from the private gradebook, the autograded
-notebook and the log. It never touches the course's real state: the single writer in the main
-process records results (:mod:`autograder.writer`). Jobs and results are plain JSON-able dicts,
-so another backend (a batch queue, other machines sharing the scratch inputs) can run the
-same function.
+:mod:`autograder.grade.sandbox`, and returns the scores read from the private gradebook, the
+autograded notebook and the log. It never touches the course's real state: the single writer in
+the main process records results (:mod:`autograder.grade.writer`). Jobs and results are
+JSON-able records (:mod:`autograder.records`), so another backend (a batch queue, other machines
+sharing the scratch inputs) can run the same function.
 """
 
 from __future__ import annotations
@@ -20,109 +20,32 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from autograder import sandbox
 from autograder.build import REPO_ROOT
-
-
-@dataclass
-class GradeJob:
-    """Everything a worker needs; paths must be readable by the worker."""
-
-    assignment: str
-    student: str
-    submission_dir: str  # .../submitted/<student>/<assignment>
-    gradebook: str  # snapshot of the gradebook (read-only for workers)
-    release_dir: str  # release/<assignment>
-    key: str  # hash of submission + release + source: unchanged key -> skip
-    sandbox: bool = True
-    limits: dict = field(default_factory=dict)  # SandboxConfig fields
-    cell_timeout: int = 120
-    site_dir: str = ""  # read-only import folder for the kernel (sandbox.build_site)
-    data_dir: str = ""
-    tfds_dir: str = ""
-    scratch_root: str = ""  # where the private course is built ("" -> system temp)
-    slot: int = 0  # worker slot (gives the kernel its own uid)
-    course_id: str = "tf_custom_training"
-    # start the next submission's sandboxed kernel during this one (autograder.warm)
-    warm_kernel: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GradeJob:
-        return cls(**data)
-
-
-@dataclass
-class GradeResult:
-    """Outcome of one job. ``status``: graded | error | timeout | crashed."""
-
-    assignment: str
-    student: str
-    key: str
-    status: str
-    reason: str = ""
-    # one entry per grade cell: grade_id, notebook, score, max_score, message
-    grades: list[dict] = field(default_factory=list)
-    autograded: str | None = None  # the autograded notebook (JSON text)
-    log: str = ""
-    seconds: float = 0.0
-    sandboxed: bool = True
-    # integrity flags (rule, reason, cell, line): the submission needs manual review
-    flags: list[dict] = field(default_factory=list)
-    # the judge's seed for this run: the challenges can be drawn again for an appeal
-    seed: int | None = None
-
-    @property
-    def needs_review(self) -> bool:
-        return bool(self.flags)
-
-    @property
-    def score(self) -> float:
-        return sum(g["score"] for g in self.grades)
-
-    @property
-    def max_score(self) -> float:
-        return sum(g["max_score"] for g in self.grades)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GradeResult:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+from autograder.course import CourseState, configure_nbgrader, private_course
+from autograder.grade import sandbox
+from autograder.records import Flag, GradeJob, GradeResult, GradeRow
 
 
 def nbgrader_config(
-    course_root: Path, db_path: Path, cell_timeout: int, ipc_prefix: Path | None,
+    course_root: Path, cell_timeout: int, ipc_prefix: Path | None,
     observing: dict[str, str] | None = None,
 ) -> Any:
     """The course's nbgrader_config.py, re-pointed at a private course folder.
 
     ``observing``: ``observation_dir``, ``run_nonce`` and ``evidence_file`` of the executor
-    (:class:`autograder.preprocessors.ObservingExecution`).
+    (:class:`autograder.grade.preprocessors.ObservingExecution`).
     """
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
     overrides = Config()
-    cd = overrides.CourseDirectory
-    cd.root = str(course_root)
-    cd.source_directory = "source"
-    cd.release_directory = "release"
-    cd.submitted_directory = "submitted"
-    cd.autograded_directory = "autograded"
-    cd.feedback_directory = "feedback"
-    cd.db_url = f"sqlite:///{db_path}"
+    configure_nbgrader(overrides.CourseDirectory, course_root, course_root)
     overrides.Execute.timeout = int(cell_timeout)
     overrides.Execute.interrupt_on_timeout = True
     for name, value in (observing or {}).items():
@@ -136,43 +59,41 @@ def nbgrader_config(
     return config
 
 
-def grade_cells(db_path: Path, course_id: str, assignment: str) -> list[tuple[str, str, float]]:
+def grade_cells(db_url: str, course_id: str, assignment: str) -> list[tuple[str, str, float]]:
     """(grade id, notebook, max score) of every grade cell, from the gradebook (not the
     submission: a student cannot add, drop or re-weight a graded cell)."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{db_path}", course_id) as gb:
+    with Gradebook(db_url, course_id) as gb:
         return [(cell.name, notebook.name, float(cell.max_score))
                 for notebook in gb.find_assignment(assignment).notebooks
                 for cell in notebook.grade_cells]
 
 
-def static_flags(notebook: Path) -> list[dict]:
-    """:func:`autograder.integrity.scan` of a submitted notebook ([] if it cannot be read)."""
-    from autograder import integrity
+def static_flags(notebook: Path) -> list[Flag]:
+    """:func:`~autograder.grade.integrity.scan` of a submitted notebook ([] if unreadable)."""
+    from autograder.grade import integrity
 
     try:
         nb = nbformat.read(notebook, as_version=4)
     except Exception:  # not JSON / not a notebook: graded 0 as an error anyway
         return []
-    return [f.to_dict() for f in integrity.scan(nb)]
+    return list(integrity.scan(nb))
 
 
-def evidence_flags(evidence: dict) -> list[dict]:
+def evidence_flags(evidence: dict) -> list[Flag]:
     """Flags from the executor's evidence (structured, never read from cell outputs)."""
-    from autograder.integrity import Flag
-
     died = evidence.get("kernel_died")
     if not died:
         return []
     return [Flag("kernel-died", "the kernel died (exit, crash or resource limit); the cells "
-                 "after it did not run and score 0", str(died), 0).to_dict()]
+                 "after it did not run and score 0", str(died), 0)]
 
 
 def annotate(nb: nbformat.NotebookNode, verdicts: dict[str, Any]) -> None:
     """Append the judge's verdict to each test cell's outputs (what feedback and formgrader
     show next to the cell)."""
-    from autograder.preprocessors import grade_id_of
+    from autograder.grade.preprocessors import grade_id_of
 
     for cell in nb.cells:
         verdict = verdicts.get(grade_id_of(cell) or "")
@@ -189,7 +110,7 @@ def grade(job: GradeJob | dict) -> dict:
     job = GradeJob.from_dict(job) if isinstance(job, dict) else job
     start = time.monotonic()
     result = GradeResult(job.assignment, job.student, job.key, "error", sandboxed=job.sandbox)
-    from autograder import warm
+    from autograder.grade import warm
 
     # a warm spare: this job's own folder and kernel, started during the previous job
     warmed = warm.claim(job)
@@ -211,12 +132,10 @@ def grade(job: GradeJob | dict) -> dict:
 def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     course, scratch = root / "course", root / "s"
     notebook = f"{job.assignment}.ipynb"
-    shutil.copytree(job.release_dir, course / "release" / job.assignment)
-    (course / "source" / job.assignment).mkdir(parents=True)
-    submitted = course / "submitted" / job.student / job.assignment
+    private = private_course(course, job.assignment, Path(job.release_dir))
+    submitted = private.submission_dir(job.assignment, job.student)
     shutil.copytree(job.submission_dir, submitted)
-    db_path = course / "gradebook.db"
-    shutil.copy2(job.gradebook, db_path)
+    shutil.copy2(job.gradebook, private.gradebook)
 
     if not (submitted / notebook).is_file():
         result.reason = f"no {notebook} in the submission"
@@ -241,7 +160,7 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     challenges = protocol.make_challenges(job.assignment, result.seed)
     exchange = (root / "challenge", root / "obs", root / "oracle")
     protocol.write_challenges(root / "challenges", challenges, nonce)  # private
-    warmed = (root / "s").is_dir()  # a warm spare made these (autograder.warm)
+    warmed = (root / "s").is_dir()  # a warm spare made these (autograder.grade.warm)
     exchange[0].mkdir(mode=0o755, exist_ok=warmed)  # the kernel's view: one at a time
     exchange[1].mkdir(mode=0o700, exist_ok=warmed)
     oracle = protocol.Oracle(job.assignment, challenges, nonce, exchange[2]).start()
@@ -261,7 +180,7 @@ def _run_and_judge(job: GradeJob, root: Path, course: Path, scratch: Path, submi
 
     from autograder.judge import protocol
 
-    db_path = course / "gradebook.db"
+    private = CourseState(course)
     evidence_file = root / "evidence.json"
     if job.sandbox:
         os.chown(exchange[1], uid, uid)
@@ -286,7 +205,7 @@ def _run_and_judge(job: GradeJob, root: Path, course: Path, scratch: Path, submi
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     config = nbgrader_config(
-        course, db_path, job.cell_timeout, scratch / "rt" / "kernel" if job.sandbox else None,
+        course, job.cell_timeout, scratch / "rt" / "kernel" if job.sandbox else None,
         {"observation_dir": str(exchange[1]), "run_nonce": nonce,
          "evidence_file": str(evidence_file), "challenge_source": str(root / "challenges"),
          "challenge_dir": str(exchange[0]), "oracle_socket": str(oracle_socket)},
@@ -297,21 +216,18 @@ def _run_and_judge(job: GradeJob, root: Path, course: Path, scratch: Path, submi
     result.log = out.get("log", "") or ""
     if out.get("error"):
         result.log += "\n" + out["error"]
-    graded_path = course / "autograded" / job.student / job.assignment / notebook
+    graded_path = private.autograded_notebook(job.assignment, job.student)
     if not out.get("success") or not graded_path.is_file():
         result.status = "error"
         result.reason = result.reason or _first_error(result.log) or "nbgrader autograde failed"
         return
     nb = nbformat.read(graded_path, as_version=4)
     evidence = json.loads(evidence_file.read_text()) if evidence_file.is_file() else {}
-    cells = grade_cells(db_path, job.course_id, job.assignment)
+    cells = grade_cells(private.db_url, job.course_id, job.assignment)
     verdicts = {v.grade_id: v for v in protocol.judge_all(
         job.assignment, challenges, evidence, {gid: points for gid, _, points in cells})}
-    result.grades = [
-        {"grade_id": gid, "notebook": notebook, "score": verdicts[gid].score,
-         "max_score": points, "message": verdicts[gid].message}
-        for gid, notebook, points in cells
-    ]
+    result.grades = [GradeRow(gid, notebook, verdicts[gid].score, points, verdicts[gid].message)
+                     for gid, notebook, points in cells]
     annotate(nb, verdicts)
     result.autograded = nbformat.writes(nb)
     result.status = "graded"
@@ -357,7 +273,7 @@ def serve(conn: Any, log_dir: str | None = None) -> None:
         except (EOFError, OSError):
             return
         if job is None:
-            from autograder import warm
+            from autograder.grade import warm
 
             warm.discard()
             return
@@ -365,7 +281,7 @@ def serve(conn: Any, log_dir: str | None = None) -> None:
 
 
 def main() -> int:
-    """``python -m autograder.worker JOB.json``: grade one job, print the result as JSON."""
+    """``python -m autograder.grade.worker JOB.json``: grade one job, print the result as JSON."""
     import sys
 
     job = json.loads(Path(sys.argv[1]).read_text())

@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m autograder.book                  # full mode into build/book/
-    python -m autograder.book --fast           # TFCOURSE_MODE=fast: small data, few epochs
-    python -m autograder.book --out /tmp/book training_basics
+    python -m autograder.student.book                  # full mode into build/book/
+    python -m autograder.student.book --fast           # TFCOURSE_MODE=fast: small data, few epochs
+    python -m autograder.student.book --out /tmp/book training_basics
 
 Each ``notebooks/<assignment>.ipynb`` (worked solutions, no hidden tests) is executed with
 nbclient in a fresh kernel and rendered with nbconvert's ``lab`` template: outputs and plots
@@ -432,7 +432,7 @@ def build_book(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m autograder.book",
+        prog="python -m autograder.student.book",
         description="Execute the reader's notebooks and render them as a static HTML book.",
     )
     parser.add_argument("assignments", nargs="*",

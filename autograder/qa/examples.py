@@ -1,9 +1,9 @@
 """Make the bundled example submissions from the answer variants (course material).
 
-``python -m autograder.examples OUT_DIR [ASSIGNMENT ...]`` writes
+``python -m autograder.qa.examples OUT_DIR [ASSIGNMENT ...]`` writes
 ``OUT_DIR/<assignment>/<student>.ipynb``: every ``correct`` and ``mutant`` variant of
 ``examples/variants/<assignment>/`` applied to the release with
-:func:`autograder.variants.as_submission`, plus three fixed ones: ``reference`` (the reference
+:func:`autograder.qa.variants.as_submission`, plus three fixed ones: ``reference`` (the reference
 solution), ``blank`` (the release as handed out) and ``corrupt`` (not a notebook).
 The student id says which variant it is (``m03_sign_flipped``).
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import build, variants
+from autograder import build
+from autograder.qa import variants
 
 
 def make(out_dir: Path, assignment: str, release_dir: Path | None = None,

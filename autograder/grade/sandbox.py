@@ -81,7 +81,7 @@ class SandboxConfig:
     threads: int = 0  # TF intra-op threads (0: let TensorFlow decide)
     tmp_bytes: int = 512 * MiB  # size of the kernel's private tmpfs /tmp
     scratch_bytes: int = 1 * GiB  # size of the scratch tmpfs (home, cwd with side files, rt)
-    max_output_bytes: int = 32 * MiB  # outputs kept per notebook (autograder.output_cap)
+    max_output_bytes: int = 32 * MiB  # outputs kept per notebook (autograder.grade.output_cap)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -529,7 +529,7 @@ def write_kernelspec(
         # bwrap --new-session puts the kernel in its own session: SIGINT to the launcher's
         # process group would not reach it, so interrupts go over the control channel.
         "interrupt_mode": "message",
-        # read by autograder.output_cap in the grading process (never by the kernel)
+        # read by autograder.grade.output_cap in the grading process (never by the kernel)
         "metadata": {"debugger": False, "max_output_bytes": config.max_output_bytes},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))

@@ -1,10 +1,11 @@
 """Execute a notebook in a fresh kernel and judge its test cells as the grader does.
 
 :func:`run_judged` draws the judge's challenges, runs the notebook with the same observing
-executor as the grading workers (:class:`autograder.preprocessors.ObservingExecution`) and
+executor as the grading workers (:class:`autograder.grade.preprocessors.ObservingExecution`) and
 returns the judge's verdict per test cell. Used by the notebook tests and the grading-accuracy
 report (unsandboxed, in fast mode); the real autograde path is ``nbgrader autograde`` in the
-sandbox (see autograder/pipeline.py and autograder/worker.py), which judges the same way.
+sandbox (see autograder/grade/pipeline.py and autograder/grade/worker.py), which judges the
+same way.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import nbformat
 from nbclient import NotebookClient
 
 from autograder.build import nbgrader_env, source_path
+from autograder.grade.preprocessors import ObservingExecution, grade_id_of, neutralise_metadata
 from autograder.judge import protocol
-from autograder.preprocessors import ObservingExecution, grade_id_of, neutralise_metadata
-from autograder.variants import Variant, apply
+from autograder.qa.variants import Variant, apply
 
 
 class ObservingClient(ObservingExecution, NotebookClient):

@@ -34,8 +34,8 @@ from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells
 from traitlets import Unicode
 from traitlets.config import Configurable
 
+from autograder.grade.output_cap import OutputCap
 from autograder.judge import protocol
-from autograder.output_cap import OutputCap
 
 KERNEL_DIED = "DeadKernelError"
 KERNEL_DIED_MESSAGE = (
@@ -162,9 +162,9 @@ class SurvivingExecute(OutputCap, ObservingExecution, Execute):
 
     def create_kernel_manager(self) -> Any:
         """This submission's warm kernel when the worker started one for it
-        (:mod:`autograder.warm`; already running, shut down after the notebook like any
+        (:mod:`autograder.grade.warm`; already running, shut down after the notebook like any
         other), else a new kernel manager as nbclient makes it."""
-        from autograder import warm
+        from autograder.grade import warm
 
         km = warm.handover()
         if km is None:

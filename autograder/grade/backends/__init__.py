@@ -1,12 +1,13 @@
 """Where grading jobs run: one small interface, two backends.
 
-A backend takes the planned :class:`~autograder.worker.GradeJob` list and calls
+A backend takes the planned :class:`~autograder.grade.worker.GradeJob` list and calls
 ``on_result(job, result)`` **in the calling process**, once per job, as results arrive; the
-caller (:func:`autograder.pipeline.autograde`) records each result with its single writer.
+caller (:func:`autograder.grade.pipeline.autograde`) records each result with its single writer.
 
-* ``local`` (default): :func:`autograder.pipeline.run_jobs`, a pool of grading processes on
+* ``local`` (default): :func:`autograder.grade.pipeline.run_jobs`, a pool of grading processes on
   this machine.
-* ``dask``: :class:`autograder.backends.dask_backend.DaskBackend`, a Dask cluster (an existing
+* ``dask``: :class:`~autograder.grade.backends.dask_backend.DaskBackend`, a Dask cluster (an
+  existing
   scheduler, or a ``distributed.LocalCluster`` started for the run); jobs carry their inputs as
   bytes, so the workers need no shared filesystem.
 """
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from autograder.pipeline import Settings
-    from autograder.worker import GradeJob, GradeResult
+    from autograder.grade.pipeline import Settings
+    from autograder.records import GradeJob, GradeResult
 
 OnResult = Callable[["GradeJob", "GradeResult"], None]
 BACKENDS = ("local", "dask")
@@ -42,7 +43,7 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """The local process pool (:func:`autograder.pipeline.run_jobs`)."""
+    """The local process pool (:func:`autograder.grade.pipeline.run_jobs`)."""
 
     def __init__(self, settings: Settings, log_dir: Path | None):
         self.settings = settings
@@ -55,7 +56,7 @@ class LocalBackend:
         pass
 
     def run(self, jobs: list[GradeJob], on_result: OnResult) -> None:
-        from autograder.pipeline import run_jobs
+        from autograder.grade.pipeline import run_jobs
 
         s = self.settings
         run_jobs(jobs, s.workers, s.notebook_timeout, on_result, self.log_dir,
@@ -69,7 +70,7 @@ def make(settings: Settings, log_dir: Path | None,
     if settings.backend == "local":
         return LocalBackend(settings, log_dir)
     if settings.backend == "dask":
-        from autograder.backends.dask_backend import DaskBackend
+        from autograder.grade.backends.dask_backend import DaskBackend
 
         return DaskBackend(settings, log_dir, out)
     raise BackendError(f"unknown backend {settings.backend!r}; known: {', '.join(BACKENDS)}")

@@ -1,0 +1,1 @@
+"""Grading stage: collect submissions, run them sandboxed, record the results."""

@@ -1,0 +1,1 @@
+"""Quality of the grader: answer variants, example submissions, accuracy runs."""

@@ -1,0 +1,1 @@
+"""Review stage: feedback pages, exports and the class report."""

@@ -1,0 +1,1 @@
+"""Student and reader tools: the local JupyterLab and the book."""
