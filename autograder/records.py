@@ -115,6 +115,12 @@ class GradeResult:
     seed: int | None = None
     attempts: int | None = None  # of a submission that timed out or crashed
 
+    @classmethod
+    def error(cls, assignment: str, student: str, key: str, reason: str,
+              sandboxed: bool = True) -> GradeResult:
+        """A submission that could not be graded (scores 0 with ``reason``)."""
+        return cls(assignment, student, key, "error", reason=reason, sandboxed=sandboxed)
+
     @property
     def needs_review(self) -> bool:
         return bool(self.flags)

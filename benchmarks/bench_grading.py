@@ -38,6 +38,7 @@ import nbformat
 from autograder import build
 from autograder.course import CourseState  # noqa: E402
 from autograder.grade import sandbox
+from autograder.grade.backends import local
 from autograder.grade.pipeline import Settings, autograde
 from autograder.qa import variants
 
@@ -127,7 +128,7 @@ def breakdown(state: CourseState, assignment: str, k: int, settings: Settings) -
         **settings.__dict__, "force": True}), site, snapshot)
     for job in jobs:
         job.warm_kernel = settings.warm_kernels
-    run_root = Path(tempfile.mkdtemp(prefix=f"{pipeline.RUN_PREFIX}{os.getpid()}-"))
+    run_root = Path(tempfile.mkdtemp(prefix=f"{local.RUN_PREFIX}{os.getpid()}-"))
     rows = []
     import warnings
 
@@ -150,7 +151,7 @@ def breakdown(state: CourseState, assignment: str, k: int, settings: Settings) -
                     (protocol, "judge_all", "judge verdicts", None),
                 ):
                     stack.enter_context(timed(owner, name, stages, label, classify))
-                staged, folder, _ = pipeline.stage_job(job, run_root,
+                staged, folder, _ = local.stage_job(job, run_root,
                                                        settings.limits.scratch_bytes)
                 try:
                     result = worker.grade(staged)

@@ -27,6 +27,7 @@ import pytest
 from autograder import build, cli
 from autograder.course import CourseState
 from autograder.grade import collect, pipeline, sandbox, writer
+from autograder.grade.backends import local
 from autograder.grade.pipeline import Settings
 from autograder.qa import variants
 from autograder.review import feedback, report
@@ -170,10 +171,10 @@ def batch(tmp_path_factory, env_setter):
                         limits=sandbox.SandboxConfig(**CAPS), scratch_root=str(scratch_root))
     real_record = writer.Writer.record
 
-    def record(self, result, timestamp=None, extra=None):
+    def record(self, result, timestamp=None):
         if result.student == "unlucky" and result.status != "error":
             raise OSError("disk on fire")  # an exception while recording one submission
-        return real_record(self, result, timestamp, extra)
+        return real_record(self, result, timestamp)
 
     mp = pytest.MonkeyPatch()
     mp.setattr(writer.Writer, "record", record)
@@ -337,7 +338,7 @@ def test_killed_worker_leaves_no_private_course_or_scratch(timeouts):
     _, _, scratch_root = timeouts
     assert list(scratch_root.iterdir()) == []
     assert _mounts_under(scratch_root) == []
-    assert not [p for p in Path("/tmp").glob(f"{pipeline.RUN_PREFIX}{os.getpid()}-*")]
+    assert not [p for p in Path("/tmp").glob(f"{local.RUN_PREFIX}{os.getpid()}-*")]
 
 
 # -- collect, zip, report: no kernel -------------------------------------------------------------
@@ -464,7 +465,7 @@ def test_worker_logs_are_rotated(tmp_path):
     log = tmp_path / "worker-1.out"
     with open(log, "a") as fh:
         fh.write("x" * (3 * MiB))
-        pipeline.rotate_logs(tmp_path, MiB)
+        local.rotate_logs(tmp_path, MiB)
         fh.write("after\n")  # the worker keeps appending to its open file
     assert log.read_text() == "after\n"
     assert (tmp_path / "worker-1.out.1").stat().st_size <= MiB // 2

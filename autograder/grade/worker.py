@@ -251,35 +251,6 @@ def _first_error(log: str) -> str:
     return ""
 
 
-def serve(conn: Any, log_dir: str | None = None) -> None:
-    """Worker process loop: receive job dicts on ``conn``, send result dicts back.
-
-    The worker's stdout/stderr (nbgrader's warnings, the kernel's own console output) go to
-    ``log_dir/worker-<pid>.out`` instead of the instructor's terminal.
-    """
-    import warnings
-
-    if log_dir:
-        Path(log_dir).mkdir(parents=True, exist_ok=True)
-        out = open(Path(log_dir) / f"worker-{os.getpid()}.out", "a")
-        os.dup2(out.fileno(), 1)
-        os.dup2(out.fileno(), 2)
-    warnings.filterwarnings("ignore", module="nbgrader")
-    import nbgrader.apps  # noqa: F401 (import once per worker, not per submission)
-
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            from autograder.grade import warm
-
-            warm.discard()
-            return
-        conn.send(grade(job))
-
-
 def main() -> int:
     """``python -m autograder.grade.worker JOB.json``: grade one job, print the result as JSON."""
     import sys

@@ -4,12 +4,11 @@ A backend takes the planned :class:`~autograder.grade.worker.GradeJob` list and 
 ``on_result(job, result)`` **in the calling process**, once per job, as results arrive; the
 caller (:func:`autograder.grade.pipeline.autograde`) records each result with its single writer.
 
-* ``local`` (default): :func:`autograder.grade.pipeline.run_jobs`, a pool of grading processes on
-  this machine.
+* ``local`` (default): :class:`~autograder.grade.backends.local.LocalBackend`, a pool of
+  grading processes on this machine.
 * ``dask``: :class:`~autograder.grade.backends.dask_backend.DaskBackend`, a Dask cluster (an
-  existing
-  scheduler, or a ``distributed.LocalCluster`` started for the run); jobs carry their inputs as
-  bytes, so the workers need no shared filesystem.
+  existing scheduler, or a ``distributed.LocalCluster`` started for the run); jobs carry their
+  inputs as bytes, so the workers need no shared filesystem.
 """
 
 from __future__ import annotations
@@ -42,32 +41,12 @@ class Backend(Protocol):
         """Grade ``jobs``; call ``on_result`` in this process once per job."""
 
 
-class LocalBackend:
-    """The local process pool (:func:`autograder.grade.pipeline.run_jobs`)."""
-
-    def __init__(self, settings: Settings, log_dir: Path | None):
-        self.settings = settings
-        self.log_dir = log_dir
-
-    def __enter__(self) -> LocalBackend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def run(self, jobs: list[GradeJob], on_result: OnResult) -> None:
-        from autograder.grade.pipeline import run_jobs
-
-        s = self.settings
-        run_jobs(jobs, s.workers, s.notebook_timeout, on_result, self.log_dir,
-                 scratch_root=s.scratch_root, log_bytes=s.worker_log_bytes,
-                 quota=s.limits.scratch_bytes)
-
-
 def make(settings: Settings, log_dir: Path | None,
          out: Callable[[str], None] = print) -> Backend:
     """The backend named by ``settings.backend``."""
     if settings.backend == "local":
+        from autograder.grade.backends.local import LocalBackend
+
         return LocalBackend(settings, log_dir)
     if settings.backend == "dask":
         from autograder.grade.backends.dask_backend import DaskBackend

@@ -20,8 +20,8 @@ The instructor's process (this module's :class:`DaskBackend`):
 On a worker, :func:`grade_packed` unpacks the shared inputs once per worker process (cached by
 digest) and the submission into a private job folder (a size-limited tmpfs with the sandbox),
 hands the job to a long-lived grading process (:mod:`autograder.grade.backends.child`, which
-runs :func:`autograder.grade.worker.serve`), kills that process past the notebook time limit,
-deletes the job folder and returns the result dict.
+runs :func:`autograder.grade.backends.local.serve`), kills that process past the notebook time
+limit, deletes the job folder and returns the result dict.
 
 Faults: a worker killed mid-job -> the scheduler re-runs the task elsewhere; a task whose
 workers keep dying is given up after the scheduler's ``allowed-failures`` (``KilledWorker``)
@@ -131,7 +131,7 @@ def pack_tree(folder: Path, skipped: list[str] | None = None,
 
 def pack_submission(job: GradeJob, quota: int) -> tuple[bytes, str]:
     """(tar.gz of the submission, note naming what was left out); the same refusals as the
-    local backend's staging (:func:`autograder.grade.pipeline.stage_job`)."""
+    local backend's staging (:func:`autograder.grade.backends.local.stage_job`)."""
     source = Path(job.submission_dir)
     notebook = source / f"{job.assignment}.ipynb"
     if notebook.is_symlink() or (os.path.lexists(notebook) and not notebook.is_file()):
@@ -240,7 +240,7 @@ def _run_root() -> Path:
     folders); folders of dead worker processes are released first."""
     with _LOCK:
         if "root" not in _STATE:
-            from autograder.grade.pipeline import RUN_PREFIX, release_stale_runs
+            from autograder.grade.backends.local import RUN_PREFIX, release_stale_runs
 
             release_stale_runs()
             root = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-"))
@@ -311,7 +311,7 @@ def grade_packed(packed: dict, shared: dict, notebook_timeout: float,
                  threads_by_host: dict[str, int] | None = None) -> dict:
     """Dask task: grade one packed job in this worker's grading process; return the result
     dict (status ``timeout`` / ``crashed`` when the grading process is killed or dies)."""
-    from autograder.grade.pipeline import rotate_logs
+    from autograder.grade.backends.local import rotate_logs
 
     job = GradeJob.from_dict(packed["job"])
     if job.sandbox:
