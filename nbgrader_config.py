@@ -14,9 +14,10 @@ _root = os.path.dirname(os.path.abspath(__file__))
 if _root not in sys.path:  # nbgrader's own commands, run from anywhere
     sys.path.insert(0, _root)
 
-from autograder.course import CourseState, configure_nbgrader  # noqa: E402
+from autograder.course import CourseState, configure_nbgrader, default_root  # noqa: E402
 
-_state = CourseState.default()  # the layout's one owner: autograder/course.py
+# the layout's one owner is autograder/course.py; the state sits next to this file's course
+_state = CourseState(default_root(_root))
 _state.root.mkdir(parents=True, exist_ok=True)  # SQLite cannot create the gradebook's folder
 configure_nbgrader(c.CourseDirectory, _root, _state.root)
 # nbgrader copies every file of source/<assignment>/ into the release: keep only notebooks.

@@ -33,9 +33,10 @@ SUBMITTED, AUTOGRADED, FEEDBACK, GRADEBOOK = "submitted", "autograded", "feedbac
 SOURCE_DIR, RELEASE_DIR = "source", "release"
 
 
-def default_root() -> Path:
-    """``$TFCOURSE_STATE_DIR`` or ``course_state/`` in the repository."""
-    return Path(os.environ.get(STATE_ENV) or REPO_ROOT / "course_state")
+def default_root(course_root: Path = REPO_ROOT) -> Path:
+    """``$TFCOURSE_STATE_DIR``, else ``course_state/`` in the course (the repository, or the
+    folder of an ``nbgrader_config.py`` copied elsewhere)."""
+    return Path(os.environ.get(STATE_ENV) or Path(course_root) / "course_state")
 
 
 def configure_nbgrader(course_directory: Any, course_root: Path, state_root: Path) -> None:
