@@ -86,6 +86,7 @@ accuracy: setup data
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tfcourse autograder tests benchmarks nbgrader_config.py examples/bad_submissions
 	$(VENV)/bin/ruff check --select E9,F63,F7 examples
+	$(VENV)/bin/ruff check --isolated --select F,E9,W6 authoring  # cell markers are long lines; pyflakes only
 
 freeze: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable > /tmp/tfcourse-freeze.txt && echo "see /tmp/tfcourse-freeze.txt"

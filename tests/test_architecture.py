@@ -8,6 +8,7 @@ module imports from the tests or spells out a folder of the course state itself.
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 from autograder.build import REPO_ROOT
@@ -76,3 +77,11 @@ def test_student_modules_are_named_after_the_assignments() -> None:
     helpers = {p.stem for p in (REPO_ROOT / "tfcourse").glob("*.py")} - {"__init__", "data",
                                                                          "mode"}
     assert helpers == set(assignments())
+
+
+def test_everything_that_ships_is_lint_clean() -> None:
+    """``make lint``: ruff over the packages, tests, benchmarks, nbgrader_config.py and the
+    bad-submission catalogue; syntax of the answer variants; pyflakes over authoring/."""
+    proc = subprocess.run(["make", "-s", "lint"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
