@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from autograder.course import COURSE_ID
+
 
 def _known(cls: type, data: dict) -> dict:
     names = {f.name for f in fields(cls)}
@@ -84,7 +86,7 @@ class GradeJob:
     tfds_dir: str = ""
     scratch_root: str = ""  # where the private course is built ("" -> system temp)
     slot: int = 0  # worker slot (gives the kernel its own uid)
-    course_id: str = "tf_custom_training"
+    course_id: str = COURSE_ID
     # start the next submission's sandboxed kernel during this one (autograder.grade.warm)
     warm_kernel: bool = False
 
