@@ -113,8 +113,8 @@ def _cell_kind(_self: object, cell: dict, *_args: object) -> str:
 
 def breakdown(state: CourseState, assignment: str, k: int, settings: Settings) -> list[dict]:
     """Grade ``k`` submissions in this process with timers; one dict of seconds per stage.
-    With ``settings.warm_kernels`` the first is graded cold and not counted (it starts the
-    spare of the second)."""
+    With ``settings.warm_kernels`` the first is not counted (it also starts the worker's
+    zygote, whose imports are paid once per grading process)."""
     from nbclient import NotebookClient
 
     from autograder.grade import pipeline, worker

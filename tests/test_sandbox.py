@@ -1,7 +1,8 @@
 """The grading kernel's confinement, probed from inside a sandboxed kernel.
 
-One kernel is started through the same kernelspec the autograder writes (ZMQ over IPC, bwrap,
-setpriv, prlimit); the probes are plain Python, so the module runs in seconds.
+A kernel is started through the same kernelspec the autograder writes (ZMQ over IPC; bwrap,
+setpriv and prlimit for a cold kernel, a zygote's fork for a warm one); every probe runs
+against both, and they are plain Python, so the module runs in seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from autograder.build import REPO_ROOT
-from autograder.grade import sandbox
+from autograder.grade import sandbox, warm
+from tests.kernel_util import sandboxed_kernel
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -25,49 +27,22 @@ def _bwrap_installed() -> None:
         pytest.fail(sandbox.INSTALL_HINT)
 
 
-@pytest.fixture(scope="module")
-def kernel(tmp_path_factory):
-    """A running sandboxed kernel and a helper that runs code and returns its stdout."""
-    from jupyter_client.manager import KernelManager
+LIMITS = sandbox.SandboxConfig(memory_bytes=2 * sandbox.GiB, max_processes=64,
+                                max_file_bytes=1 << 20, cpu_seconds=120)
 
+
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def kernel(request, tmp_path_factory):
+    """A running sandboxed kernel (cold: bwrap; warm: forked by a zygote) and a helper that
+    runs code and returns its stdout; every probe below runs against both."""
     root = Path(tmp_path_factory.mktemp("sbx", numbered=True))
-    scratch = root / "s"
-    uid = sandbox.sandbox_uid(7)
-    sandbox.prepare_scratch(scratch, uid)
-    site = sandbox.build_site(root / "site")
-    limits = sandbox.SandboxConfig(memory_bytes=2 * sandbox.GiB, max_processes=64,
-                                   max_file_bytes=1 << 20, cpu_seconds=120)
-    sandbox.write_kernelspec(root / "jupyter", scratch, site, uid, limits,
-                             data_dir=REPO_ROOT / "data" / "files")
-    old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
-    os.environ["JUPYTER_PATH"] = str(root / "jupyter")
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(scratch / "rt")
-    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "rt" / "k"))
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-
-    def run(code: str) -> str:
-        chunks: list[str] = []
-
-        def hook(msg):
-            if msg["msg_type"] == "stream":
-                chunks.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                chunks.append(f"ERROR {msg['content']['ename']}: {msg['content']['evalue']}")
-
-        kc.execute_interactive(code, output_hook=hook, timeout=60)
-        return "".join(chunks)
-
-    yield run, scratch, uid
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
-    for key, value in old.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    made = warm.start(LIMITS, root) if request.param == "warm" else None
+    try:
+        with sandboxed_kernel(root, LIMITS, zygote_socket=made.socket if made else None) as k:
+            yield k.run, k.scratch, k.uid
+    finally:
+        if made is not None:
+            warm.stop(made)
 
 
 def _probe(run, expr: str) -> str:

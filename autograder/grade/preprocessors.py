@@ -160,18 +160,6 @@ class SurvivingExecute(OutputCap, ObservingExecution, Execute):
                 traceback=[]))
             return cell
 
-    def create_kernel_manager(self) -> Any:
-        """This submission's warm kernel when the worker started one for it
-        (:mod:`autograder.grade.warm`; already running, shut down after the notebook like any
-        other), else a new kernel manager as nbclient makes it."""
-        from autograder.grade import warm
-
-        km = warm.handover()
-        if km is None:
-            return super().create_kernel_manager()
-        self.km = km
-        return km
-
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> tuple[Any, Any]:
         neutralise_metadata(nb)
         self.start_evidence()

@@ -116,7 +116,7 @@ def check_available() -> None:
     try:
         os.write(write_fd, program)  # a few hundred bytes: fits in the pipe buffer
         os.close(write_fd)
-        cmd = [tools["bwrap"], *_namespace_args(), *_base_binds(16 * MiB),
+        cmd = [tools["bwrap"], *_namespace_args(), *bwrap_args(_base_binds(16 * MiB)),
                "--seccomp", str(read_fd), "--", "/bin/true"]
         proc = subprocess.run(cmd, capture_output=True, text=True, pass_fds=(read_fd,))
     finally:
@@ -247,63 +247,114 @@ def _namespace_args() -> list[str]:
     ]
 
 
-def _mkdirs(path: Path) -> list[str]:
-    """bwrap args creating every ancestor of ``path`` world-traversable (default is 0700)."""
+# -- the kernel's filesystem, as one list of steps ---------------------------------------------
+# The steps are bwrap's own options (a cold kernel: :func:`bwrap_args`); the warm kernels of
+# :mod:`autograder.grade.zygote` carry out the same list themselves, so both views are one plan.
+@dataclass(frozen=True)
+class Mount:
+    """One step of building the kernel's filesystem; ``op`` is the bwrap option it renders as.
+
+    ``ro-bind`` / ``bind`` (``src`` at ``dest``), ``dir`` (mode ``mode``), ``symlink`` (``dest``
+    pointing at ``src``), ``proc``, ``dev``, ``tmpfs`` (``size`` bytes, mode ``mode``) and
+    ``ro-bind-data`` (the connection file, read from fd 3, mode ``mode``).
+    """
+
+    op: str
+    dest: str
+    src: str = ""
+    mode: int | None = None
+    size: int = 0
+
+
+def bwrap_args(mounts: list[Mount]) -> list[str]:
+    """The bwrap options that carry out ``mounts``."""
     args: list[str] = []
-    parts = Path(path).parts
-    for i in range(2, len(parts) + 1):
-        args += ["--perms", "0755", "--dir", str(Path(*parts[:i]))]
+    for m in mounts:
+        if m.mode is not None:
+            args += ["--perms", f"{m.mode:04o}"]
+        if m.op == "tmpfs" and m.size:
+            args += ["--size", str(m.size)]
+        if m.op in ("ro-bind", "bind", "symlink"):
+            args += [f"--{m.op}", m.src, m.dest]
+        elif m.op == "ro-bind-data":
+            args += ["--ro-bind-data", "3", m.dest]
+        else:
+            args += [f"--{m.op}", m.dest]
     return args
 
 
-def _base_binds(tmp_bytes: int) -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr"]
+def _mkdirs(path: Path) -> list[Mount]:
+    """Every ancestor of ``path``, world-traversable (bwrap's default is 0700)."""
+    parts = Path(path).parts
+    return [Mount("dir", str(Path(*parts[:i])), mode=0o755) for i in range(2, len(parts) + 1)]
+
+
+def _base_binds(tmp_bytes: int) -> list[Mount]:
+    mounts = [Mount("ro-bind", "/usr", "/usr")]
     for name in ("bin", "lib", "lib64", "sbin", "lib32"):
         path = Path("/") / name
         if path.is_symlink():
-            args += ["--symlink", os.readlink(path), str(path)]
+            mounts.append(Mount("symlink", str(path), os.readlink(path)))
         elif path.is_dir():
-            args += ["--ro-bind", str(path), str(path)]
-    args += ["--perms", "0755", "--dir", "/etc"]
+            mounts.append(Mount("ro-bind", str(path), str(path)))
+    mounts.append(Mount("dir", "/etc", mode=0o755))
     for name in ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf", "passwd", "group",
                  "hosts", "mime.types"):
         path = Path("/etc") / name
         if path.exists():
-            args += ["--ro-bind", str(path.resolve()), str(path)]
+            mounts.append(Mount("ro-bind", str(path), str(path.resolve())))
     if Path("/etc/fonts").is_dir():  # matplotlib's fontconfig
-        args += ["--ro-bind", "/etc/fonts", "/etc/fonts"]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777",
-             "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
-    return args
+        mounts.append(Mount("ro-bind", "/etc/fonts", "/etc/fonts"))
+    return mounts + [Mount("proc", "/proc"), Mount("dev", "/dev"),
+                     Mount("tmpfs", "/tmp", mode=0o1777, size=tmp_bytes)]
 
 
-def _python_binds() -> list[str]:
-    args: list[str] = []
+def _python_binds() -> list[Mount]:
+    mounts: list[Mount] = []
     prefixes = sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()})
     for prefix in prefixes:
-        args += _mkdirs(prefix) + ["--ro-bind", str(prefix), str(prefix)]
+        mounts += [*_mkdirs(prefix), Mount("ro-bind", str(prefix), str(prefix))]
     venv = Path(sys.prefix)
     if venv != venv.resolve():  # the venv path itself is a symlink: keep it usable
-        args += _mkdirs(venv.parent) + ["--symlink", str(venv.resolve()), str(venv)]
-    return args
+        mounts += [*_mkdirs(venv.parent), Mount("symlink", str(venv), str(venv.resolve()))]
+    return mounts
 
 
-def kernel_argv(
+@dataclass
+class KernelPlan:
+    """Everything one sandboxed kernel gets: its filesystem, environment, folder and uid."""
+
+    mounts: list[Mount]
+    env: dict[str, str]
+    chdir: str
+    uid: int
+    config: SandboxConfig
+    argv: list[str]  # the kernel's arguments after ``python -m ipykernel_launcher``
+
+    def to_dict(self) -> dict:
+        """The JSON request a zygote carries out (:mod:`autograder.grade.zygote`)."""
+        config = self.config
+        return {
+            "mounts": [asdict(m) for m in self.mounts], "env": self.env, "chdir": self.chdir,
+            "uid": self.uid, "argv": self.argv, "seccomp": seccomp_program().hex(),
+            "rlimits": {"CPU": config.cpu_seconds, "AS": config.memory_bytes,
+                        "NPROC": config.max_processes, "FSIZE": config.max_file_bytes,
+                        "NOFILE": config.max_open_files, "CORE": 0},
+        }
+
+
+def kernel_plan(
     scratch: Path, site: Path, uid: int, config: SandboxConfig,
     data_dir: Path | None = None, tfds_dir: Path | None = None,
-    exchange: tuple[Path, ...] | None = None, seccomp: Path | None = None,
-) -> list[str]:
-    """argv of the sandboxed ``python3`` kernelspec for one submission.
-
-    ``seccomp``: a file holding :func:`seccomp_program` (handed to bwrap as fd 4). The kernel's
-    raw stdout and stderr go to ``scratch/kernel.out`` (inside the scratch quota).
+    exchange: tuple[Path, ...] | None = None,
+) -> KernelPlan:
+    """The sandbox of one submission's kernel (see the module docstring).
 
     ``exchange``: (challenge folder, observation folder[, oracle folder]) of the fail-closed
     judge (:mod:`autograder.judge`): bound at ``/sbx/challenge`` (read-only), ``/sbx/obs`` and
     ``/sbx/oracle`` (the judge's oracle socket); all live outside ``scratch`` and are owned
     by root but for the observation folder, so the kernel cannot replace them.
     """
-    tools = find_tools()
     scratch = Path(scratch)
     home, work = scratch / "home", scratch / "work"
     env = {
@@ -314,32 +365,51 @@ def kernel_argv(
         "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.mpl",
         "TMPDIR": "/tmp", "JUPYTER_RUNTIME_DIR": str(scratch / "rt"),
     }
-    if config.threads:
-        env["TF_NUM_INTRAOP_THREADS"] = str(config.threads)
-        env["TF_NUM_INTEROP_THREADS"] = "1"
-        env["OMP_NUM_THREADS"] = str(config.threads)
-    binds = [*_base_binds(config.tmp_bytes), *_python_binds(), "--perms", "0755", "--dir",
-             SANDBOX_MOUNT,
-             "--ro-bind", str(site), f"{SANDBOX_MOUNT}/site"]
+    env.update(thread_env(config))
+    mounts = [*_base_binds(config.tmp_bytes), *_python_binds(),
+              Mount("dir", SANDBOX_MOUNT, mode=0o755),
+              Mount("ro-bind", f"{SANDBOX_MOUNT}/site", str(site))]
     if data_dir is not None and Path(data_dir).is_dir():
-        binds += ["--ro-bind", str(data_dir), f"{SANDBOX_MOUNT}/data"]
+        mounts.append(Mount("ro-bind", f"{SANDBOX_MOUNT}/data", str(data_dir)))
         env["TFCOURSE_DATA_DIR"] = f"{SANDBOX_MOUNT}/data"
     if tfds_dir is not None and Path(tfds_dir).is_dir():
-        binds += ["--ro-bind", str(tfds_dir), f"{SANDBOX_MOUNT}/tfds"]
+        mounts.append(Mount("ro-bind", f"{SANDBOX_MOUNT}/tfds", str(tfds_dir)))
         env["TFCOURSE_TFDS_DIR"] = f"{SANDBOX_MOUNT}/tfds"
     if exchange is not None:
         challenge_dir, obs_dir = exchange[0], exchange[1]
         if len(exchange) > 2:  # the oracle's socket folder (root-owned; connect needs rw)
-            binds += ["--bind", str(exchange[2]), f"{SANDBOX_MOUNT}/oracle"]
+            mounts.append(Mount("bind", f"{SANDBOX_MOUNT}/oracle", str(exchange[2])))
             env["TFCOURSE_ORACLE"] = f"{SANDBOX_MOUNT}/oracle/oracle.sock"
-        binds += ["--ro-bind", str(challenge_dir), f"{SANDBOX_MOUNT}/challenge",
-                  "--bind", str(obs_dir), f"{SANDBOX_MOUNT}/obs"]
+        mounts += [Mount("ro-bind", f"{SANDBOX_MOUNT}/challenge", str(challenge_dir)),
+                   Mount("bind", f"{SANDBOX_MOUNT}/obs", str(obs_dir))]
         env["TFCOURSE_CHALLENGE_DIR"] = f"{SANDBOX_MOUNT}/challenge"
         env["TFCOURSE_OBS_DIR"] = f"{SANDBOX_MOUNT}/obs"
-    binds += _mkdirs(scratch) + ["--bind", str(scratch), str(scratch)]
-    binds += ["--perms", "0444", "--ro-bind-data", "3", f"{SANDBOX_MOUNT}/connection.json"]
+    mounts += [*_mkdirs(scratch), Mount("bind", str(scratch), str(scratch)),
+               Mount("ro-bind-data", f"{SANDBOX_MOUNT}/connection.json", mode=0o444)]
+    return KernelPlan(mounts, env, str(work), uid, config,
+                      ["-f", f"{SANDBOX_MOUNT}/connection.json"])
+
+
+def thread_env(config: SandboxConfig) -> dict[str, str]:
+    """Thread-count variables of a kernel with ``config.threads`` (none when 0)."""
+    if not config.threads:
+        return {}
+    return {"TF_NUM_INTRAOP_THREADS": str(config.threads), "TF_NUM_INTEROP_THREADS": "1",
+            "OMP_NUM_THREADS": str(config.threads)}
+
+
+def kernel_argv(plan: KernelPlan, seccomp: Path | None = None) -> list[str]:
+    """argv of the sandboxed ``python3`` kernelspec (cold: bwrap + setpriv + prlimit).
+
+    ``seccomp``: a file holding :func:`seccomp_program` (handed to bwrap as fd 4). The kernel's
+    raw stdout and stderr go to ``scratch/kernel.out`` (inside the scratch quota).
+    """
+    tools = find_tools()
+    config = plan.config
+    scratch = Path(plan.env["JUPYTER_RUNTIME_DIR"]).parent
+    binds = bwrap_args(plan.mounts)
     setenv: list[str] = ["--clearenv"]
-    for key, value in env.items():
+    for key, value in plan.env.items():
         setenv += ["--setenv", key, value]
     limits = [
         tools["prlimit"], f"--cpu={config.cpu_seconds}", f"--as={config.memory_bytes}",
@@ -356,12 +426,11 @@ def kernel_argv(
         binds += ["--seccomp", "4"]
     return [
         "/bin/sh", "-c", script, "sh", *shell_args,
-        tools["bwrap"], *_namespace_args(), *setenv, *binds, "--chdir", str(work),
+        tools["bwrap"], *_namespace_args(), *setenv, *binds, "--chdir", plan.chdir,
         "--cap-add", "CAP_SETUID,CAP_SETGID", "--",
-        tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+        tools["setpriv"], f"--reuid={plan.uid}", f"--regid={plan.uid}", "--clear-groups",
         "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-        *limits, sys.executable, "-m", "ipykernel_launcher", "-f",
-        f"{SANDBOX_MOUNT}/connection.json",
+        *limits, sys.executable, "-m", "ipykernel_launcher", *plan.argv,
     ]
 
 
@@ -515,19 +584,33 @@ def _release_own_mounts() -> None:
 def write_kernelspec(
     kernels_root: Path, scratch: Path, site: Path, uid: int, config: SandboxConfig,
     data_dir: Path | None = None, tfds_dir: Path | None = None,
-    exchange: tuple[Path, ...] | None = None,
+    exchange: tuple[Path, ...] | None = None, zygote_socket: Path | None = None,
 ) -> Path:
-    """Write ``<kernels_root>/kernels/python3/kernel.json`` (put kernels_root on JUPYTER_PATH)."""
+    """Write ``<kernels_root>/kernels/python3/kernel.json`` (put kernels_root on JUPYTER_PATH).
+
+    ``zygote_socket``: a warm zygote (:mod:`autograder.grade.zygote`) forks the kernel into the
+    same sandbox; otherwise bwrap + setpriv + prlimit start a cold one.
+    """
     spec_dir = Path(kernels_root) / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    seccomp = spec_dir / "seccomp.bpf"
-    seccomp.write_bytes(seccomp_program())
+    plan = kernel_plan(scratch, site, uid, config, data_dir, tfds_dir, exchange)
+    if zygote_socket is not None:
+        from autograder.grade import zygote
+
+        request = spec_dir / "request.json"
+        request.write_text(json.dumps(plan.to_dict()))
+        argv = [sys.executable, "-I", "-S", zygote.__file__, "kernel", str(zygote_socket),
+                str(request), "{connection_file}", str(Path(scratch) / KERNEL_OUT)]
+    else:
+        seccomp = spec_dir / "seccomp.bpf"
+        seccomp.write_bytes(seccomp_program())
+        argv = kernel_argv(plan, seccomp)
     spec = {
-        "argv": kernel_argv(scratch, site, uid, config, data_dir, tfds_dir, exchange, seccomp),
+        "argv": argv,
         "display_name": "Python 3 (sandboxed grading kernel)",
         "language": "python",
-        # bwrap --new-session puts the kernel in its own session: SIGINT to the launcher's
-        # process group would not reach it, so interrupts go over the control channel.
+        # the kernel has its own session: SIGINT to the launcher's process group would not
+        # reach it, so interrupts go over the control channel.
         "interrupt_mode": "message",
         # read by autograder.grade.output_cap in the grading process (never by the kernel)
         "metadata": {"debugger": False, "max_output_bytes": config.max_output_bytes},

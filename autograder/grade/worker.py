@@ -110,12 +110,7 @@ def grade(job: GradeJob | dict) -> dict:
     job = GradeJob.from_dict(job) if isinstance(job, dict) else job
     start = time.monotonic()
     result = GradeResult(job.assignment, job.student, job.key, "error", sandboxed=job.sandbox)
-    from autograder.grade import warm
-
-    # a warm spare: this job's own folder and kernel, started during the previous job
-    warmed = warm.claim(job)
-    root = warmed or Path(tempfile.mkdtemp(prefix="tfg-", dir=job.scratch_root or None))
-    warm.prepare_next(job)  # the next job's spare starts while this one is graded
+    root = Path(tempfile.mkdtemp(prefix="tfg-", dir=job.scratch_root or None))
     try:
         _grade_into(job, root, result)
     except Exception as exc:  # a broken submission must not stop the others
@@ -123,7 +118,6 @@ def grade(job: GradeJob | dict) -> dict:
         result.reason = result.reason or f"{type(exc).__name__}: {exc}"
         result.log += "\n" + traceback.format_exc()
     finally:
-        warm.release_claimed()
         shutil.rmtree(root, ignore_errors=True)
     result.seconds = round(time.monotonic() - start, 3)
     return result.to_dict()
@@ -160,9 +154,8 @@ def _grade_into(job: GradeJob, root: Path, result: GradeResult) -> None:
     challenges = protocol.make_challenges(job.assignment, result.seed)
     exchange = (root / "challenge", root / "obs", root / "oracle")
     protocol.write_challenges(root / "challenges", challenges, nonce)  # private
-    warmed = (root / "s").is_dir()  # a warm spare made these (autograder.grade.warm)
-    exchange[0].mkdir(mode=0o755, exist_ok=warmed)  # the kernel's view: one at a time
-    exchange[1].mkdir(mode=0o700, exist_ok=warmed)
+    exchange[0].mkdir(mode=0o755)  # the kernel's view: one at a time
+    exchange[1].mkdir(mode=0o700)
     oracle = protocol.Oracle(job.assignment, challenges, nonce, exchange[2]).start()
     try:
         _run_and_judge(job, root, course, scratch, submitted, notebook, uid, exchange, nonce,
@@ -183,18 +176,16 @@ def _run_and_judge(job: GradeJob, root: Path, course: Path, scratch: Path, submi
     private = CourseState(course)
     evidence_file = root / "evidence.json"
     if job.sandbox:
+        from autograder.grade import warm
+
         os.chown(exchange[1], uid, uid)
-        if (root / "jupyter").is_dir():  # a warm spare: scratch and kernel are ready
-            sandbox.fill_scratch(scratch, uid, submitted, sandbox.SandboxConfig(**job.limits))
-        else:
-            sandbox.prepare_scratch(scratch, uid, submitted,
-                                    sandbox.SandboxConfig(**job.limits))
+        sandbox.prepare_scratch(scratch, uid, submitted, sandbox.SandboxConfig(**job.limits))
         sandbox.write_kernelspec(
             root / "jupyter", scratch, Path(job.site_dir), uid,
             sandbox.SandboxConfig(**job.limits),
             Path(job.data_dir) if job.data_dir else None,
             Path(job.tfds_dir) if job.tfds_dir else None,
-            exchange,
+            exchange, warm.zygote_for(job),  # warm: the zygote forks the kernel
         )
     else:
         for sub in ("home", "work", "rt"):
