@@ -244,9 +244,10 @@ def _grading_options(p: argparse.ArgumentParser) -> None:
                         "a LocalCluster of --workers processes on this machine)")
     p.add_argument("--warm-kernels", action=argparse.BooleanOptionalAction,
                    default=Settings.warm_kernels,
-                   help="each worker starts the next submission's sandboxed kernel (TensorFlow, "
-                        "Keras, NumPy, pandas imported) while it grades the current one; a "
-                        "kernel is never reused")
+                   help="each worker keeps a zygote that imported TensorFlow, Keras, NumPy, "
+                        "pandas and ipykernel once and forks every submission's kernel into a "
+                        "fresh sandbox of its own (default: on; --no-warm-kernels starts each "
+                        "kernel cold with bwrap)")
     p.add_argument("--force", action="store_true", help="regrade unchanged submissions")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code UNCONFINED (trusted notebooks only; warns)")

@@ -87,7 +87,7 @@ class GradeJob:
     scratch_root: str = ""  # where the private course is built ("" -> system temp)
     slot: int = 0  # worker slot (gives the kernel its own uid)
     course_id: str = COURSE_ID
-    # start the next submission's sandboxed kernel during this one (autograder.grade.warm)
+    # the kernel is forked by this grading process's zygote (autograder.grade.warm)
     warm_kernel: bool = False
 
     def to_dict(self) -> dict:

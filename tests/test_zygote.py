@@ -182,3 +182,36 @@ def test_only_root_reaches_the_zygote(made):
                           sys.executable, "-I", "-S", "-c", probe],
                          capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "PermissionError", out
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status and "\nState:\tX" not in status
+
+
+def test_a_zygote_ends_with_its_grading_process(tmp_path):
+    """Killed grader (SIGKILL: no atexit, no cleanup): its zygote stops by itself."""
+    import subprocess
+    import sys
+
+    from autograder.build import REPO_ROOT
+
+    code = ("import time; from pathlib import Path\n"
+            "from autograder.grade import sandbox, warm\n"
+            f"z = warm.start(sandbox.SandboxConfig(), Path({str(tmp_path)!r}))\n"
+            "print(z.proc.pid, flush=True); time.sleep(600)")
+    grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              cwd=REPO_ROOT)
+    try:
+        pid = int(grader.stdout.readline())
+        assert _running(pid)
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(pid), "the zygote outlived its grading process"

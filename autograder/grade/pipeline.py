@@ -120,7 +120,7 @@ class Settings:
     scratch_root: str = ""  # where job folders go ("" -> the system temp folder)
     backend: str = "local"  # local (process pool) | dask (autograder.grade.backends.dask_backend)
     scheduler: str = ""  # dask: tcp://HOST:PORT of a running scheduler ("" -> LocalCluster)
-    warm_kernels: bool = False  # start each worker's next sandboxed kernel in advance
+    warm_kernels: bool = True  # kernels forked by a zygote per worker (autograder.grade.warm)
 
 
 def _attempts(record: dict, key: str) -> int:

@@ -34,6 +34,10 @@ kernel's raw stdout/stderr go to a file inside the (quota-bounded) scratch, not 
 
 bwrap runs as root *without* a user namespace (mounting needs it); the kernel's uid is set by
 setpriv, which drops the two capabilities bwrap kept for it.
+
+:func:`kernel_plan` is the one description of this sandbox. A cold kernel renders it as the
+argv above (:func:`bwrap_args`); a warm kernel is forked by a zygote that carries out the same
+plan itself (:mod:`autograder.grade.zygote`), with TensorFlow already imported.
 """
 
 from __future__ import annotations
@@ -461,8 +465,7 @@ def fill_scratch(
     scratch: Path, uid: int, files_from: Path | None = None, config: SandboxConfig | None = None,
 ) -> list[str]:
     """Copy the submission's side files into a prepared scratch's ``work/`` (see
-    :func:`prepare_scratch`; also used when the kernel was started in advance) and give
-    ``home/`` and ``work/`` to the kernel's uid."""
+    :func:`prepare_scratch`) and give ``home/`` and ``work/`` to the kernel's uid."""
     config = config or SandboxConfig()
     scratch = Path(scratch)
     skipped: list[str] = []

@@ -15,6 +15,7 @@ come up, the job is graded cold and the reason is logged once per grading proces
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -166,6 +167,7 @@ def stop(made: Zygote) -> None:
     shutil.rmtree(made.folder, ignore_errors=True)
 
 
+@atexit.register
 def discard() -> None:
     """Stop this grading process's zygote (it is stopping, or the zygote no longer fits)."""
     global _ZYGOTE

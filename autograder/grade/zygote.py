@@ -415,8 +415,9 @@ def _run_child(step: object, *args: object) -> None:
 def serve(path: str, root: str) -> None:
     """Import the warm modules, listen on ``path`` and fork one kernel per request; each
     kernel's tmpfs root is mounted on the empty folder ``root`` in its own mount namespace."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    parent = os.getppid()
+    # the zygote ends with the grading *process* that started it (PR_SET_PDEATHSIG would
+    # follow the starting thread, and a Dask worker's task threads come and go)
+    parent = os.pidfd_open(os.getppid())
     for name in WARM_MODULES:
         __import__(name)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -426,14 +427,15 @@ def serve(path: str, root: str) -> None:
     sys.stdout.flush()
     os.write(1, READY)
     os.dup2(2, 1)  # stdout was the grader's pipe: from now on it is the zygote's log
-    if os.getppid() != parent:
-        return
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, None)
+    sel.register(parent, selectors.EVENT_READ, "parent")
     me = os.getpid()
     while True:
         for key, _ in sel.select():
             kind = key.data
+            if kind == "parent":  # the grader is gone: so are its kernels (C1's PDEATHSIG)
+                return
             if kind is None:
                 _accept(listener, sel, me, root)
             elif kind[0] == "exit":  # C1 ended: tell the client the kernel's status
