@@ -458,16 +458,6 @@ def prepare_scratch(
         (scratch / sub).mkdir(mode=0o700)
     (scratch / "rt").mkdir()
     (scratch / "rt").chmod(0o1733)
-    return fill_scratch(scratch, uid, files_from, config)
-
-
-def fill_scratch(
-    scratch: Path, uid: int, files_from: Path | None = None, config: SandboxConfig | None = None,
-) -> list[str]:
-    """Copy the submission's side files into a prepared scratch's ``work/`` (see
-    :func:`prepare_scratch`) and give ``home/`` and ``work/`` to the kernel's uid."""
-    config = config or SandboxConfig()
-    scratch = Path(scratch)
     skipped: list[str] = []
     if files_from is not None:
         try:

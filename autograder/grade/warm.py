@@ -67,8 +67,7 @@ def zygote_for(job: Any) -> Path | None:
         discard()
     if _ZYGOTE is None:
         try:
-            _ZYGOTE = start(config, Path(job.scratch_root).parent if job.scratch_root else None,
-                            job)
+            _ZYGOTE = start(config, Path(job.scratch_root).parent if job.scratch_root else None)
         except Exception as exc:  # noqa: BLE001 (cold kernels instead)
             _REFUSED = f"{type(exc).__name__}: {exc}"
             log.warning("warm kernels are off in this grading process: %s", _REFUSED)
@@ -76,7 +75,7 @@ def zygote_for(job: Any) -> Path | None:
     return _ZYGOTE.socket
 
 
-def start(config: sandbox.SandboxConfig, parent: Path | None, job: Any = None) -> Zygote:
+def start(config: sandbox.SandboxConfig, parent: Path | None) -> Zygote:
     """Start a zygote, wait for its imports and check that it builds a sandbox."""
     sandbox.find_tools()
     folder = Path(tempfile.mkdtemp(prefix="tfg-zygote-", dir=parent))
@@ -101,7 +100,7 @@ def start(config: sandbox.SandboxConfig, parent: Path | None, job: Any = None) -
     made = Zygote(folder, _key(config), proc)
     try:
         _wait_ready(made)
-        _probe(made, config, job)
+        _probe(made, config)
     except Exception:
         stop(made)
         raise
@@ -133,7 +132,7 @@ def _tail(made: Zygote) -> str:
     return " | ".join(text.splitlines()[-3:])[-600:]
 
 
-def _probe(made: Zygote, config: sandbox.SandboxConfig, job: Any) -> None:
+def _probe(made: Zygote, config: sandbox.SandboxConfig) -> None:
     """Build one whole sandbox (mounts, uid, capabilities, limits, seccomp) that exits before
     running anything; raise with the zygote's reason if that fails."""
     probe = made.folder / "probe"
@@ -141,8 +140,7 @@ def _probe(made: Zygote, config: sandbox.SandboxConfig, job: Any) -> None:
     for sub in ("home", "work", "rt"):
         (scratch / sub).mkdir(parents=True)
     (probe / "connection.json").write_text("{}")
-    site = Path(job.site_dir) if job is not None and job.site_dir else probe
-    plan = sandbox.kernel_plan(scratch, site, sandbox.sandbox_uid(6), config)
+    plan = sandbox.kernel_plan(scratch, probe, sandbox.sandbox_uid(6), config)  # any site
     request = plan.to_dict() | {"probe": True}
     (probe / "request.json").write_text(json.dumps(request))
     out = probe / "out"
